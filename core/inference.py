@@ -1,0 +1,104 @@
+"""Run a trained model: load a weights directory once, then classify batches of preprocessed images.
+
+The same `model_logits` function scores the validation and test sets in training, so the probabilities the
+app shows are computed exactly as the ones the evaluation report was built from.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.checkpoint import load_checkpoint
+from core.models import build_model
+from core.preprocessing import Preprocessing, normalize
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "default"
+BATCH_SIZE = 64
+
+
+def pick_device(preference: str | None = None) -> torch.device:
+    """CUDA when there is a GPU, otherwise the CPU; `preference` ("cpu", "cuda", "cuda:1") overrides."""
+    if preference:
+        return torch.device(preference)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_for(device: torch.device):
+    """bf16 autocast on GPUs that support it; full precision elsewhere (bf16 on CPUs is slower, not faster)."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def model_logits(model: nn.Module, batch: torch.Tensor, flip_average: bool) -> torch.Tensor:
+    """Float32 logits for a normalised (N, 1, S, S) batch; with `flip_average`, the mean of the image's
+    logits and its mirror image's (brain anatomy is near-symmetric; tumours occur on either side)."""
+    with autocast_for(batch.device):
+        logits = model(batch).float()
+        if flip_average:
+            logits = (logits + model(torch.flip(batch, dims=[3])).float()) / 2
+    return logits
+
+
+class Classifier:
+    """A trained model ready to classify. Thread-safe for prediction: nothing is mutated after loading."""
+
+    def __init__(self, weights_dir: str | Path = DEFAULT_WEIGHTS, device: str | None = None, flip_average=True):
+        state_dict, self.metadata = load_checkpoint(weights_dir)
+        self.weights_dir = Path(weights_dir)
+        self.architecture: str = self.metadata["architecture"]
+        self.classes: list[str] = list(self.metadata["classes"])
+        self.preprocessing = Preprocessing.from_dict(self.metadata["preprocessing"])
+        self.temperature = float(self.metadata.get("calibration", {}).get("temperature", 1.0))
+        self.flip_average = flip_average
+        self.device = pick_device(device)
+        model = build_model(self.architecture, len(self.classes))
+        model.load_state_dict(state_dict)
+        self.model = model.to(self.device).eval()
+
+    @property
+    def device_name(self) -> str:
+        if self.device.type == "cuda":
+            return f"GPU: {torch.cuda.get_device_name(self.device)}"
+        return "CPU"
+
+    def prepare(self, gray: np.ndarray) -> np.ndarray:
+        """A decoded grayscale scan -> the uint8 image the model sees."""
+        return self.preprocessing.to_uint8(gray)
+
+    def to_input(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 (N, S, S) -> the normalised tensor on this classifier's device."""
+        batch = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        return normalize(batch, self.preprocessing).contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """Uncalibrated logits for prepared uint8 images (N, S, S), in batches."""
+        chunks = [
+            model_logits(self.model, self.to_input(images[start : start + BATCH_SIZE]), self.flip_average)
+            for start in range(0, len(images), BATCH_SIZE)
+        ]
+        if not chunks:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        return torch.cat(chunks).cpu().numpy()
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Temperature-calibrated class probabilities for prepared uint8 images (N, S, S)."""
+        return softmax(self.logits(images) / self.temperature)
+
+    def classify(self, grays: list[np.ndarray]) -> np.ndarray:
+        """Decoded grayscale scans -> calibrated probabilities (N, classes)."""
+        if not grays:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        return self.probabilities(np.stack([self.prepare(gray) for gray in grays]))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exponentials = np.exp(shifted)
+    return exponentials / exponentials.sum(axis=1, keepdims=True)

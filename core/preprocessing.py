@@ -1,0 +1,106 @@
+"""The one definition of what pixels the model sees. Training and serving both call this module.
+
+The pipeline is split in two at a uint8 image of the model's input size:
+  1. `Preprocessing.to_uint8`: grayscale float image -> crop to the head -> pad to square -> resize -> uint8.
+     Training caches this output (in memory, or in a data pack for the GPU machine).
+  2. `normalize`: a batch of those uint8 images -> float tensor for the network, on any device
+     (training augments between its two halves, `to_unit_range` and `standardize`).
+Because the app runs exactly steps 1 and 2, a model never sees different pixels in serving than it saw
+in training. The settings travel in every checkpoint's metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    img_size: int = 128
+    crop_to_head: bool = True
+    # Filled in from the training images; stored with the weights.
+    mean: float = 0.5
+    std: float = 0.25
+
+    def to_uint8(self, gray: np.ndarray) -> np.ndarray:
+        """Float (H, W) image in [0, 1] -> uint8 (img_size, img_size)."""
+        if gray.ndim != 2 or min(gray.shape) < 1:
+            raise ValueError(f"expected a 2-D image, got shape {gray.shape}")
+        gray = np.clip(np.nan_to_num(gray.astype(np.float32, copy=False)), 0.0, 1.0)
+        if self.crop_to_head:
+            top, bottom, left, right = head_bounding_box(gray)
+            gray = gray[top:bottom, left:right]
+        gray = stretch_contrast(pad_to_square(gray))
+        interpolation = cv2.INTER_AREA if gray.shape[0] > self.img_size else cv2.INTER_LINEAR
+        resized = cv2.resize(gray, (self.img_size, self.img_size), interpolation=interpolation)
+        return np.clip(np.rint(resized * 255.0), 0, 255).astype(np.uint8)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Preprocessing:
+        return cls(**{key: values[key] for key in cls.__dataclass_fields__ if key in values})
+
+
+def normalize(batch: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
+    """uint8 (N, S, S) or (N, 1, S, S) -> float32 (N, 1, S, S), standardised."""
+    return standardize(to_unit_range(batch), preprocessing)
+
+
+def to_unit_range(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, S, S) or (N, 1, S, S) -> float32 (N, 1, S, S) in [0, 1]; training augments at this stage."""
+    if batch.ndim == 3:
+        batch = batch.unsqueeze(1)
+    return batch.float() / 255.0
+
+
+def standardize(batch: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
+    return (batch - preprocessing.mean) / preprocessing.std
+
+
+def head_bounding_box(gray: np.ndarray, margin: float = 0.02) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the largest bright region: the head, without text labels or noise.
+
+    Falls back to the whole image when nothing stands out (a blank image, or a crop that is already tight).
+    """
+    height, width = gray.shape
+    reference = float(np.percentile(gray, 99))
+    if reference <= 0:
+        return 0, height, 0, width
+    mask = cv2.GaussianBlur(gray, (0, 0), sigmaX=max(1.0, min(height, width) / 200)) > 0.1 * reference
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count < 2:
+        return 0, height, 0, width
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    left, top, box_width, box_height, area = stats[largest]
+    if area < 0.01 * height * width:
+        return 0, height, 0, width
+    # The margin scales with the head, not the canvas, so the same head on a larger black canvas crops alike.
+    pad_y, pad_x = round(margin * box_height), round(margin * box_width)
+    return (
+        max(0, top - pad_y),
+        min(height, top + box_height + pad_y),
+        max(0, left - pad_x),
+        min(width, left + box_width + pad_x),
+    )
+
+
+def pad_to_square(gray: np.ndarray) -> np.ndarray:
+    """Centre the image on a black square so resizing never distorts anatomy."""
+    height, width = gray.shape
+    side = max(height, width)
+    top, left = (side - height) // 2, (side - width) // 2
+    return cv2.copyMakeBorder(gray, top, side - height - top, left, side - width - left, cv2.BORDER_CONSTANT, value=0)
+
+
+def stretch_contrast(gray: np.ndarray) -> np.ndarray:
+    """Rescale to the full [0, 1] range so scans stored darker or brighter look alike to the model."""
+    low, high = float(gray.min()), float(gray.max())
+    if high - low < 1e-6:
+        return np.zeros_like(gray)
+    return (gray - low) / (high - low)

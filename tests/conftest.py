@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.phantoms import phantom, write_dataset
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "brain-tumor-mri"
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset(tmp_path_factory) -> Path:
+    """Training/Testing phantoms with the dataset's quirks: a corrupt file, a PNG named .jpg, and copies of
+    test images (byte-identical, and re-encoded + resized) inside Training."""
+    root = write_dataset(tmp_path_factory.mktemp("data") / "mri", {"Training": 8, "Testing": 3})
+    (root / "Training" / "glioma" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    Image.fromarray(phantom(999_001, "notumor")).save(root / "Training" / "notumor" / "png_named.jpg", format="PNG")
+    test_image = sorted((root / "Testing" / "pituitary").iterdir())[0]
+    shutil.copy(test_image, root / "Training" / "pituitary" / "exact_copy.png")
+    near = Image.open(test_image).resize((80, 80))
+    near.save(root / "Training" / "pituitary" / "near_copy.jpg", quality=90)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory, synthetic_dataset) -> Path:
+    """A real model trained by `python -m train` on the phantoms (a few seconds on a CPU)."""
+    from train.cli import main
+
+    out = tmp_path_factory.mktemp("weights") / "tiny"
+    main(
+        [
+            "--data",
+            str(synthetic_dataset),
+            "--out",
+            str(out),
+            "--epochs",
+            "3",
+            "--img-size",
+            "32",
+            "--batch-size",
+            "16",
+            "--workers",
+            "1",
+            "--arch",
+            "custom_cnn",
+            "--device",
+            "cpu",
+        ]
+    )
+    return out

@@ -39,6 +39,19 @@ class Preprocessing:
         resized = cv2.resize(gray, (self.img_size, self.img_size), interpolation=interpolation)
         return np.clip(np.rint(resized * 255.0), 0, 255).astype(np.uint8)
 
+    def project_to_original(self, values: np.ndarray, gray: np.ndarray) -> np.ndarray:
+        """Map a float (S, S) map over the model's input (a heatmap) back onto the pixels of `gray`, the image
+        it was prepared from: undoes the resize and the padding, and places it at the crop (zero outside)."""
+        height, width = gray.shape
+        top, bottom, left, right = head_bounding_box(gray) if self.crop_to_head else (0, height, 0, width)
+        crop_height, crop_width = bottom - top, right - left
+        side = max(crop_height, crop_width)
+        square = cv2.resize(values.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+        pad_top, pad_left = (side - crop_height) // 2, (side - crop_width) // 2
+        placed = np.zeros((height, width), np.float32)
+        placed[top:bottom, left:right] = square[pad_top : pad_top + crop_height, pad_left : pad_left + crop_width]
+        return placed
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -52,3 +52,16 @@ def test_training_and_serving_see_identical_pixels(synthetic_dataset, tiny_weigh
     for indexed, trained_on in list(zip(data.files, data.images, strict=True))[::7]:
         served = classifier.prepare(read_image(indexed.path))
         assert np.array_equal(served, trained_on), indexed.relative
+
+
+def test_project_to_original_inverts_the_geometry():
+    head = phantom(5, "meningioma", 120).astype(np.float32) / 255
+    gray = np.zeros((200, 150), np.float32)
+    gray[30:150, 10:130] = head
+    preprocessing = Preprocessing(img_size=64)
+    seen = preprocessing.to_uint8(gray).astype(np.float32) / 255
+    back = preprocessing.project_to_original(seen, gray)
+    assert back.shape == gray.shape
+    inside = back > 0.05
+    assert np.corrcoef(back[inside], gray[inside])[0, 1] > 0.9
+    assert back[:25].max() == 0 and back[160:].max() == 0  # outside the head box stays empty

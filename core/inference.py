@@ -91,12 +91,6 @@ class Classifier:
         """Temperature-calibrated class probabilities for prepared uint8 images (N, S, S)."""
         return softmax(self.logits(images) / self.temperature)
 
-    def classify(self, grays: list[np.ndarray]) -> np.ndarray:
-        """Decoded grayscale scans -> calibrated probabilities (N, classes)."""
-        if not grays:
-            return np.zeros((0, len(self.classes)), dtype=np.float32)
-        return self.probabilities(np.stack([self.prepare(gray) for gray in grays]))
-
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)

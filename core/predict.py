@@ -10,12 +10,13 @@ import argparse
 import csv
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from core.assessment import Assessment, assess
 from core.checkpoint import CheckpointError
 from core.image_io import UnreadableScanError, read_image
 from core.inference import DEFAULT_WEIGHTS, Classifier
@@ -23,46 +24,37 @@ from core.inference import DEFAULT_WEIGHTS, Classifier
 BATCH_SIZE = 32
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
     path: str
-    status: str  # "ok" or "error"
+    status: str  # an Assessment's status, or "error" when the file could not be read
     message: str = ""
-    probabilities: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def prediction(self) -> str:
-        return max(self.probabilities, key=self.probabilities.get) if self.probabilities else ""
-
-    @property
-    def confidence(self) -> float | None:
-        return max(self.probabilities.values()) if self.probabilities else None
+    assessment: Assessment | None = None
 
 
 def classify_files(classifier: Classifier, paths: Iterable[Path]) -> Iterator[Result]:
-    """Decode and classify files in batches, yielding one Result per file in input order."""
+    """Decode and assess files in batches, yielding one Result per file in input order."""
     pending: list[tuple[str, np.ndarray | None, str]] = []
     for path in paths:
         try:
-            pending.append((str(path), classifier.prepare(read_image(path)), ""))
+            pending.append((str(path), read_image(path), ""))
         except (UnreadableScanError, OSError, ValueError) as error:
             pending.append((str(path), None, str(error) or type(error).__name__))
         if len(pending) == BATCH_SIZE:
-            yield from _classify_batch(classifier, pending)
+            yield from _assess_batch(classifier, pending)
             pending = []
-    yield from _classify_batch(classifier, pending)
+    yield from _assess_batch(classifier, pending)
 
 
-def _classify_batch(classifier: Classifier, pending: list[tuple[str, np.ndarray | None, str]]) -> list[Result]:
-    readable = [image for _, image, _ in pending if image is not None]
-    probabilities = iter(classifier.probabilities(np.stack(readable)) if readable else [])
+def _assess_batch(classifier: Classifier, pending: list[tuple[str, np.ndarray | None, str]]) -> list[Result]:
+    assessments = iter(assess(classifier, [gray for _, gray, _ in pending if gray is not None]))
     results = []
-    for path, image, message in pending:
-        if image is None:
+    for path, gray, message in pending:
+        if gray is None:
             results.append(Result(path, "error", message))
         else:
-            p = next(probabilities)
-            results.append(Result(path, "ok", "", dict(zip(classifier.classes, map(float, p), strict=True))))
+            assessment = next(assessments)
+            results.append(Result(path, assessment.status, assessment.message, assessment))
     return results
 
 
@@ -87,9 +79,16 @@ def write_csv(results: Iterable[Result], classes: list[str], handle) -> int:
     writer.writerow(csv_columns(classes))
     rows = 0
     for result in results:
-        probabilities = [f"{result.probabilities[name]:.6f}" if result.probabilities else "" for name in classes]
-        confidence = "" if result.confidence is None else f"{result.confidence:.6f}"
-        writer.writerow([result.path, result.prediction, confidence, *probabilities, result.status, result.message])
+        assessment = result.assessment
+        if assessment is None:
+            values = ["", "", *[""] * len(classes)]
+        else:
+            values = [
+                assessment.prediction,
+                f"{assessment.confidence:.6f}",
+                *[f"{assessment.probabilities[name]:.6f}" for name in classes],
+            ]
+        writer.writerow([result.path, *values, result.status, result.message])
         rows += 1
     return rows
 

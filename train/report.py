@@ -144,7 +144,7 @@ def write_misclassified(path: Path, data: PreparedData, index: np.ndarray, proba
         paths=np.array([data.files[index[row]].relative for row in wrong], dtype=str),
         true=np.array([data.classes[data.labels[index[row]]] for row in wrong], dtype=str),
         predicted=np.array([data.classes[predicted[row]] for row in wrong], dtype=str),
-        confidence=probabilities[wrong].max(axis=1).astype(np.float32) if len(wrong) else np.zeros(0, np.float32),
+        confidence=probabilities[wrong].max(axis=1, initial=0.0).astype(np.float32),
     )
     write_bytes_atomic(path, buffer.getvalue())
     return len(wrong)

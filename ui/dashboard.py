@@ -118,6 +118,13 @@ def risk_coverage(run: Run) -> None:
         if not evaluation.subset(run.predictions, subset).empty
     }
     st.plotly_chart(charts.risk_coverage_figure(curves_by_subset), key="risk-coverage")
+    summary = []
+    for label, curve in curves_by_subset.items():
+        at_90 = curve.y[max(0, int(np.ceil(0.9 * len(curve.y))) - 1)]
+        summary.append(
+            f"{label.lower()}: {curve.y[-1]:.1%} answering all, {at_90:.1%} answering the 90 % most confident"
+        )
+    st.caption("Error rate among answered images — " + "; ".join(summary) + ".")
     abstention = (run.metrics or {}).get("abstention")
     if abstention:
         st.markdown("**Abstention recorded in this run's report**")

@@ -56,7 +56,9 @@ def _model(run: Run, info: ModelInfo) -> None:
     )
     recipe = {k: v for k, v in evaluation.recipe(metadata).items() if v is not None}
     st.dataframe(
-        pd.DataFrame([{"setting": k, "value": str(v)} for k, v in recipe.items()]),
+        pd.DataFrame(
+            [{"setting": k, "value": f"{v:.4g}" if isinstance(v, float) else str(v)} for k, v in recipe.items()]
+        ),
         hide_index=True,
         width="stretch",
         height="content",

@@ -50,10 +50,11 @@ def collect(uploads, use_samples: bool) -> list[Entry]:
     decoded.keep_only(lambda key: key in {source[0] for source in sources})  # forget removed files
     missing = [source for source in sources if source[0] not in decoded]
     progress = st.progress(0.0, text="Reading files…") if len(missing) > 2 else None
-    for done, (key, name, read) in enumerate(missing, start=1):
-        decoded.put(key, _decode(key, name, read))
-        if progress:
-            progress.progress(done / len(missing), text=f"Reading files… {done}/{len(missing)}")
+    with st.spinner("Reading files…") if missing and progress is None else nullcontext():  # volumes take a while
+        for done, (key, name, read) in enumerate(missing, start=1):
+            decoded.put(key, _decode(key, name, read))
+            if progress:
+                progress.progress(done / len(missing), text=f"Reading files… {done}/{len(missing)}")
     if progress:
         progress.empty()
     return [decoded.get(key, lambda: None) for key, _, _ in sources]

@@ -128,7 +128,7 @@ def _explained_pictures(run: Path, entry: Entry, view: View, assessment: Assessm
     explained.download_button(
         "Download overlay (PNG)",
         overlay,
-        file_name=_file_name(entry.name, view, method, target_name),
+        file_name=_file_name(entry.name, entry.scan.describe(view), method, target_name),
         mime="image/png",
         on_click="ignore",
         icon=":material/download:",
@@ -153,7 +153,8 @@ def _volume_sweep(run: Path, entry: Entry, view: View, classes: list[str]) -> No
             st.caption(f"{skipped} slice(s) with almost no tissue were not classified (gaps in the lines).")
 
 
-def _file_name(name: str, view: View, method: str, target: str) -> str:
+def _file_name(name: str, picture: str, method: str, target: str) -> str:
+    """e.g. brain_axial_slice_90_of_181_Grad-CAM_glioma.png: which file, which picture, which explanation."""
     stem = re.sub(r"(\.nii)?\.[A-Za-z0-9]+$", "", name) or "scan"
-    parts = [stem, f"{view.plane}{view.index + 1}" if view.index is not None else "", method, target]
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", "_".join(p for p in parts if p)) + ".png"
+    parts = (stem, picture, method.replace("+", "plus"), target)
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", "_".join(p for p in parts if p)) + ".png"

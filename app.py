@@ -1,11 +1,18 @@
-"""Placeholder entry page until the clinician-facing app lands: shows the bundled model is loadable."""
+"""Entry point: `streamlit run app.py`. Page navigation, the sidebar (model, device, accuracy) and the
+assistive-use notice; the pages themselves live in pages/."""
 
 import streamlit as st
 
-from core.checkpoint import read_metadata
-from core.inference import DEFAULT_WEIGHTS
+from ui import sidebar
 
-st.set_page_config(page_title="Brain MRI classifier", layout="wide")
-st.title("Brain MRI classifier")
-metadata = read_metadata(DEFAULT_WEIGHTS)
-st.write(f"Bundled model: {metadata['architecture']} at {metadata['preprocessing']['img_size']} px.")
+st.set_page_config(page_title="Brain MRI classifier", page_icon=":material/neurology:", layout="wide")
+
+page = st.navigation(
+    [
+        st.Page("pages/classify.py", title="Classify", icon=":material/radiology:", default=True),
+        st.Page("pages/evaluation.py", title="Evaluation", icon=":material/monitoring:"),
+        st.Page("pages/about.py", title="About the model", icon=":material/info:"),
+    ]
+)
+sidebar.render()
+page.run()

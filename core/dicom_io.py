@@ -1,0 +1,252 @@
+"""Decode a DICOM file, held in memory, into grayscale frames and the window to display them with.
+
+Only the pixel data and the handful of tags that say how to turn it into a picture are read out of the
+dataset: rescale slope/intercept, window centre/width, photometric interpretation, modality. Patient fields
+(name, ID, birth date, ...) never leave this module, so nothing downstream can display, log or report them.
+For the same reason, pydicom's own warnings, log records and error texts, which can quote tag values, are
+never passed on.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pydicom
+from pydicom import config as pydicom_config
+from pydicom.dataset import FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from core.image_io import UnreadableScanError
+
+# Frames × rows × columns. A stack of a few hundred 512×512 slices fits; a crafted header that declares a
+# gigantic volume is refused before its pixel data is decoded.
+MAX_VOXELS = 64_000_000
+PREAMBLE = 128
+MAGIC = b"DICM"
+
+# pydicom's warnings and log records can quote tag values, patient fields included: this process emits none.
+# Set once at import: warnings.catch_warnings and logger levels are process-wide, not per browser session.
+logging.getLogger("pydicom").addFilter(lambda record: False)
+warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which modality values map to black (centre - width/2) and white (centre + width/2)."""
+
+    centre: float
+    width: float
+    source: str = "user"  # "file": the file's own window tags; "auto": from the pixel values; "user"
+
+    @property
+    def lower(self) -> float:
+        return self.centre - self.width / 2
+
+    @property
+    def upper(self) -> float:
+        return self.centre + self.width / 2
+
+
+@dataclass(frozen=True, repr=False)
+class DicomScan:
+    frames: np.ndarray  # float32 (F, H, W) in modality units: rescale slope and intercept applied
+    monochrome1: bool  # MONOCHROME1 stores low values as bright: displayed inverted
+    window: Window  # the file's window, or an automatic one when the file has none (or an unusable one)
+    modality: str  # e.g. "MR"; a technical field, never a patient field
+    transfer_syntax: str
+
+    @property
+    def frame_count(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        return float(self.frames.min()), float(self.frames.max())
+
+    def frame(self, index: int = 0, window: Window | None = None) -> np.ndarray:
+        """Frame `index` as a float32 (H, W) picture in [0, 1], through `window` (default: the scan's own)."""
+        if not 0 <= index < self.frame_count:
+            raise IndexError(f"frame {index} of a {self.frame_count}-frame scan")
+        return apply_window(self.frames[index], window or self.window, self.monochrome1)
+
+    def __repr__(self) -> str:
+        # Only technical facts: a repr can end up in a log.
+        return (
+            f"DicomScan({self.frame_count} frame(s) of {self.frames.shape[1]}×{self.frames.shape[2]}, "
+            f"modality={self.modality!r}, monochrome1={self.monochrome1}, window={self.window})"
+        )
+
+
+def has_dicom_magic(data: bytes) -> bool:
+    """The standard file format: a 128-byte preamble, then "DICM"."""
+    return data[PREAMBLE : PREAMBLE + len(MAGIC)] == MAGIC
+
+
+def read_dicom(data: bytes, force: bool = False) -> DicomScan:
+    """DICOM bytes -> DicomScan. `force` also accepts files without the preamble (older raw datasets).
+
+    Raises UnreadableScanError, with a message that never quotes the file's tag values.
+    """
+    dataset = _parse(data, force)
+    if "PixelData" not in dataset and "FloatPixelData" not in dataset and "DoubleFloatPixelData" not in dataset:
+        raise UnreadableScanError("This DICOM file holds no image (it has no pixel data).")
+    rows, columns = int(dataset.get("Rows", 0) or 0), int(dataset.get("Columns", 0) or 0)
+    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    if rows < 1 or columns < 1:
+        raise UnreadableScanError("This DICOM file declares an image without rows or columns.")
+    if rows * columns * frames > MAX_VOXELS:
+        raise UnreadableScanError(
+            f"This DICOM file declares {frames} frame(s) of {rows}×{columns} pixels, more than the "
+            f"{MAX_VOXELS:,}-pixel limit."
+        )
+    transfer_syntax = _transfer_syntax_name(dataset)
+    try:
+        pixels = dataset.pixel_array
+    except (NotImplementedError, RuntimeError) as error:
+        if "handler" in str(error).lower() or "plugin" in str(error).lower():
+            raise UnreadableScanError(
+                f"This DICOM file's pixel data is compressed ({transfer_syntax}); this installation has no "
+                "decoder for it. Export the series uncompressed, or as PNG."
+            ) from None
+        raise UnreadableScanError(f"The DICOM pixel data could not be decoded ({type(error).__name__}).") from None
+    except Exception as error:  # pydicom raises many types for damaged data; none of their texts are shown
+        raise UnreadableScanError(f"The DICOM pixel data is damaged ({type(error).__name__}).") from None
+
+    photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    samples = int(dataset.get("SamplesPerPixel", 1) or 1)
+    values = _to_gray_frames(dataset, pixels, frames, samples, photometric)
+    values = _rescale(dataset, values)
+    if not np.isfinite(values).all():
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    window = file_window(dataset) or auto_window(values)
+    return DicomScan(
+        frames=values,
+        monochrome1=photometric == "MONOCHROME1",
+        window=window,
+        modality=str(dataset.get("Modality", "") or ""),
+        transfer_syntax=transfer_syntax,
+    )
+
+
+def apply_window(values: np.ndarray, window: Window, invert: bool = False) -> np.ndarray:
+    """Modality values -> float32 [0, 1] picture: linear between the window's edges, clipped outside."""
+    width = max(float(window.width), 1e-6)
+    picture = np.clip((values.astype(np.float32) - np.float32(window.lower)) / np.float32(width), 0.0, 1.0)
+    return (1.0 - picture if invert else picture).astype(np.float32)
+
+
+def auto_window(values: np.ndarray) -> Window:
+    """A window over the 0.5th-99.5th percentile of the values: robust to a few very bright voxels."""
+    sample = values.ravel()[:: max(1, values.size // 2_000_000)]  # percentiles of millions of values are slow
+    low, high = (float(v) for v in np.percentile(sample, [0.5, 99.5]))
+    if high <= low:
+        low, high = float(sample.min()), float(sample.max())
+    if high <= low:  # a flat image: any window shows it as one gray
+        high = low + 1.0
+    return Window(centre=(low + high) / 2, width=high - low, source="auto")
+
+
+def file_window(dataset: pydicom.Dataset) -> Window | None:
+    """The first window the file suggests (top level, or an enhanced multi-frame functional group)."""
+    centre = _first_number(_lookup(dataset, "WindowCenter", "FrameVOILUTSequence"))
+    width = _first_number(_lookup(dataset, "WindowWidth", "FrameVOILUTSequence"))
+    if centre is None or width is None or width <= 0:
+        return None
+    return Window(centre=centre, width=width, source="file")
+
+
+def _parse(data: bytes, force: bool) -> pydicom.Dataset:
+    if not data:
+        raise UnreadableScanError("The file is empty.")
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(data), force=force)
+        # Reading is lazy; touch the elements now so damage is reported here, as a clear message.
+        for _ in dataset.iterall():
+            pass
+    except InvalidDicomError:
+        raise UnreadableScanError("Not a DICOM file.") from None
+    except Exception as error:
+        raise UnreadableScanError(f"The DICOM file is damaged or truncated ({type(error).__name__}).") from None
+    _assume_transfer_syntax(dataset)
+    return dataset
+
+
+def _assume_transfer_syntax(dataset) -> None:
+    """A raw dataset (no file meta) says nothing about its encoding, and pydicom will not decode pixels
+    without it; the encoding the parser detected is the uncompressed transfer syntax it was written in."""
+    meta = getattr(dataset, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = getattr(dataset, "original_encoding", (True, True))
+    syntax = ImplicitVRLittleEndian if implicit else (ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    if meta is None:
+        dataset.file_meta = FileMetaDataset()
+    dataset.file_meta.TransferSyntaxUID = syntax
+
+
+def _to_gray_frames(dataset, pixels: np.ndarray, frames: int, samples: int, photometric: str) -> np.ndarray:
+    """pydicom's array, whatever its layout, -> float32 (F, H, W)."""
+    if photometric == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        pixels = apply_color_lut(pixels, dataset)
+        samples = 3
+    values = pixels.astype(np.float32)
+    if samples > 1:  # colour (RGB, or YBR that pydicom has converted): luminance
+        values = values[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    if frames == 1 or values.ndim == 2:
+        values = values.reshape((-1, *values.shape[-2:]))
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def _rescale(dataset, values: np.ndarray) -> np.ndarray:
+    """Stored values -> modality values (slope × stored + intercept), per frame for enhanced multi-frame."""
+    for index in range(values.shape[0]):
+        slope = _first_number(_lookup(dataset, "RescaleSlope", "PixelValueTransformationSequence", index))
+        intercept = _first_number(_lookup(dataset, "RescaleIntercept", "PixelValueTransformationSequence", index))
+        slope = 1.0 if slope is None or slope == 0 else slope
+        intercept = 0.0 if intercept is None else intercept
+        if slope != 1.0 or intercept != 0.0:
+            values[index] = values[index] * np.float32(slope) + np.float32(intercept)
+    return values
+
+
+def _lookup(dataset, keyword: str, sequence: str, frame: int = 0):
+    """A tag at the top level; else in the frame's functional group; else in the shared functional group
+    (where enhanced multi-frame files keep rescale and window values)."""
+    if keyword in dataset:
+        return dataset[keyword].value
+    for groups_keyword, index in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
+        groups = dataset.get(groups_keyword)
+        if groups and len(groups) > index:
+            inner = groups[index].get(sequence)
+            if inner and keyword in inner[0]:
+                return inner[0][keyword].value
+    return None
+
+
+def _first_number(value) -> float | None:
+    """Window and rescale tags may hold several values (one per suggested window); use the first."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        if not len(value):
+            return None
+        value = value[0]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _transfer_syntax_name(dataset) -> str:
+    meta = getattr(dataset, "file_meta", None)
+    uid = meta.get("TransferSyntaxUID") if meta is not None else None
+    return getattr(uid, "name", None) or str(uid or "implicit VR little endian")

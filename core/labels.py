@@ -1,0 +1,34 @@
+"""How class names and answers read to a clinician, shared by the app and the printable report."""
+
+from __future__ import annotations
+
+NO_TUMOUR = "notumor"
+_DISPLAY = {
+    "glioma": "Glioma",
+    "meningioma": "Meningioma",
+    "notumor": "No tumour",
+    "pituitary": "Pituitary tumour",
+}
+# What a status other than "ok" means to the reader; the trust-and-safety work defines the statuses.
+STATUS_TEXT = {
+    "ok": "classified",
+    "uncertain": "uncertain — refer",
+    "not_mri": "not a brain MRI slice",
+    "error": "could not be read",
+}
+
+
+def display_name(name: str) -> str:
+    """ "notumor" -> "No tumour"; a class this table does not know is shown as written, capitalised."""
+    return _DISPLAY.get(name, name[:1].upper() + name[1:])
+
+
+def status_text(status: str) -> str:
+    return STATUS_TEXT.get(status, status.replace("_", " "))
+
+
+def tumour_probability(probabilities: dict[str, float]) -> float | None:
+    """P(any tumour) = 1 - P(no tumour); None when the model has no "no tumour" class to summarise with."""
+    if NO_TUMOUR not in probabilities:
+        return None
+    return float(sum(p for name, p in probabilities.items() if name != NO_TUMOUR))

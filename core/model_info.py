@@ -1,0 +1,43 @@
+"""What a reader needs to know about the model behind an answer: name, version, held-out accuracy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str  # the run's name (its weights folder at training time)
+    architecture: str
+    img_size: int | None
+    classes: list[str]
+    created: str  # ISO timestamp of training
+    weights_sha256: str
+    accuracy_full: float | None  # held-out test accuracy, all test images
+    accuracy_leak_free: float | None  # on test images with no copy in the training data
+    test_images: int | None
+    leak_free_images: int | None
+
+    @property
+    def version(self) -> str:
+        """Date trained and the start of the weights' hash: enough to tell two models apart."""
+        day = self.created[:10] if self.created else "undated"
+        return f"{day} · {self.weights_sha256[:12]}" if self.weights_sha256 else day
+
+    @classmethod
+    def from_artifacts(cls, metadata: dict, metrics: dict | None) -> ModelInfo:
+        test = (metrics or {}).get("test") or {}
+        full, clean = test.get("full") or {}, test.get("leak_free") or {}
+        recorded = metadata.get("test_accuracy") or {}
+        return cls(
+            name=str(metadata.get("name") or "unnamed"),
+            architecture=str(metadata.get("architecture") or "unknown"),
+            img_size=(metadata.get("preprocessing") or {}).get("img_size"),
+            classes=list(metadata.get("classes") or []),
+            created=str(metadata.get("created") or ""),
+            weights_sha256=str(metadata.get("weights_sha256") or ""),
+            accuracy_full=full.get("accuracy", recorded.get("full")),
+            accuracy_leak_free=clean.get("accuracy", recorded.get("leak_free")),
+            test_images=full.get("n"),
+            leak_free_images=clean.get("n"),
+        )

@@ -1,0 +1,148 @@
+"""A printable report of a batch of scans: one self-contained HTML file (images inline as base64 PNG,
+styles inline, no scripts, no links to fetch), so it opens, prints and archives anywhere offline.
+
+Every piece of text from outside (file names, messages) is escaped. Nothing about the patient is in it:
+the app never reads patient fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+
+from core.labels import display_name, status_text, tumour_probability
+from core.model_info import ModelInfo
+from core.png import data_uri
+from core.results import ScanResult
+
+DISCLAIMER = (
+    "Assistive use only. This report shows a machine-learning model's output for each image. It is not a "
+    "diagnosis; the final diagnosis is the clinician's."
+)
+
+_STYLE = """
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #1d2a33;
+       margin: 2em auto; max-width: 60em; padding: 0 1em; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin: 0 0 0.4em; }
+.meta, .note { color: #4a5a66; font-size: 0.9em; }
+.disclaimer { border-left: 4px solid #2f6f8f; background: #eef2f5; padding: 0.6em 0.9em; margin: 1em 0; }
+table { border-collapse: collapse; margin: 0.5em 0; } td, th { padding: 0.25em 0.6em; text-align: left; }
+table.summary td, table.summary th { border-bottom: 1px solid #d5dde3; }
+section.scan { border-top: 2px solid #d5dde3; padding-top: 1em; margin-top: 1.5em; page-break-inside: avoid; }
+.verdict { font-size: 1.1em; font-weight: 600; }
+.status-uncertain, .status-not_mri, .status-error { color: #8a4b00; }
+.pictures { display: flex; gap: 1em; flex-wrap: wrap; }
+figure { margin: 0; } figure img { width: 18em; max-width: 100%; image-rendering: auto; }
+figcaption { font-size: 0.85em; color: #4a5a66; }
+.bar { display: inline-block; height: 0.8em; background: #2f6f8f; vertical-align: middle; }
+@media print { body { margin: 0; max-width: none; } section.scan { page-break-inside: avoid; } }
+"""
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    result: ScanResult
+    image_png: bytes | None = None  # the picture that was classified
+    overlay_png: bytes | None = None  # Grad-CAM overlay on it
+    overlay_caption: str = ""  # e.g. "Grad-CAM, evidence for glioma"
+
+
+def build_report(entries: list[ReportEntry], classes: list[str], model: ModelInfo, generated: datetime) -> str:
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>Brain MRI classifier report</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>Brain MRI classifier: report</h1>",
+        f'<p class="meta">Generated {escape(generated.strftime("%Y-%m-%d %H:%M %Z").strip())} · '
+        f"{len(entries)} scan(s)</p>",
+        _model_block(model),
+        f'<p class="disclaimer">{escape(DISCLAIMER)}</p>',
+        _summary_table(entries),
+        *(_scan_section(i, entry, classes) for i, entry in enumerate(entries, start=1)),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _model_block(model: ModelInfo) -> str:
+    accuracy = []
+    if model.accuracy_full is not None:
+        accuracy.append(f"{model.accuracy_full:.1%} on {model.test_images or '?'} held-out test images")
+    if model.accuracy_leak_free is not None:
+        accuracy.append(f"{model.accuracy_leak_free:.1%} on the {model.leak_free_images or '?'} leak-free ones")
+    return (
+        f'<p class="meta">Model <b>{escape(model.name)}</b> ({escape(model.architecture)}, '
+        f"{model.img_size or '?'} px), version {escape(model.version)}. Classes: "
+        f"{escape(', '.join(display_name(c) for c in model.classes))}. Held-out accuracy: "
+        f"{escape('; '.join(accuracy) or 'not recorded')}.</p>"
+    )
+
+
+def _summary_table(entries: list[ReportEntry]) -> str:
+    rows = "".join(
+        f"<tr><td>{i}</td><td>{escape(e.result.name)}</td><td>{escape(e.result.view)}</td>"
+        f"<td>{escape(_verdict(e.result))}</td><td>{_percent(e.result.confidence)}</td></tr>"
+        for i, e in enumerate(entries, start=1)
+    )
+    return (
+        '<table class="summary"><tr><th>#</th><th>File</th><th>Image</th><th>Result</th>'
+        f"<th>Confidence</th></tr>{rows}</table>"
+    )
+
+
+def _scan_section(number: int, entry: ReportEntry, classes: list[str]) -> str:
+    result = entry.result
+    heading = escape(result.name) + (f" <small>({escape(result.view)})</small>" if result.view else "")
+    lines = [
+        f'<section class="scan"><h2>{number}. {heading}</h2>',
+        f'<p class="verdict status-{escape(result.status)}">{escape(_verdict(result))}</p>',
+    ]
+    if result.message:
+        lines.append(f'<p class="note">{escape(result.message)}</p>')
+    pictures = []
+    if entry.image_png:
+        pictures.append(_figure(entry.image_png, "Image as classified"))
+    if entry.overlay_png:
+        pictures.append(_figure(entry.overlay_png, entry.overlay_caption or "Grad-CAM overlay"))
+    if pictures:
+        lines.append(f'<div class="pictures">{"".join(pictures)}</div>')
+    if result.assessment is not None:
+        lines.append(_probability_table(result, classes))
+    lines.append("</section>")
+    return "\n".join(lines)
+
+
+def _verdict(result: ScanResult) -> str:
+    if result.prediction:
+        return f"{display_name(result.prediction)} (calibrated confidence {result.confidence:.1%})"
+    if result.status == "ok":
+        return "classified"
+    return f"No class given: {status_text(result.status)}"
+
+
+def _probability_table(result: ScanResult, classes: list[str]) -> str:
+    probabilities = result.assessment.probabilities
+    caption = "Per-class probabilities (calibrated)"
+    if not result.prediction:
+        caption += " — shown for completeness; the model gives no class for this image"
+    rows = "".join(
+        f"<tr><td>{escape(display_name(name))}</td><td>{probabilities[name]:.1%}</td>"
+        f'<td><span class="bar" style="width:{probabilities[name] * 12:.2f}em"></span></td></tr>'
+        for name in classes
+    )
+    tumour = tumour_probability(probabilities) if result.prediction else None  # no summary when no answer
+    summary = ""
+    if tumour is not None:
+        summary = f'<p class="note">Any tumour: {tumour:.1%} · no tumour: {1 - tumour:.1%}</p>'
+    return f'<p class="note">{escape(caption)}</p><table>{rows}</table>{summary}'
+
+
+def _figure(png: bytes, caption: str) -> str:
+    text = escape(caption)
+    return f'<figure><img alt="{text}" src="{data_uri(png)}"><figcaption>{text}</figcaption></figure>'
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"

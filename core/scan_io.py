@@ -1,0 +1,128 @@
+"""One entry point for every file a user can hand the app: `load_scan(data, name)` decides by content.
+
+  DICOM   the "DICM" magic after the 128-byte preamble (or, last, a forced read of a raw dataset)
+  NIfTI   a NIfTI-1/-2 header, plain or gzip-compressed
+  images  anything PIL reads (JPEG, PNG, BMP, TIFF, ...), via `core.image_io.read_image`
+
+The result is a `Scan`: the decoded pixels, and what the app needs to let the user choose the 2-D picture
+that gets classified (a frame and a window for DICOM, a plane and a slice for NIfTI). Everything happens in
+memory; nothing is written to disk. Every failure is an `UnreadableScanError` with a message for the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.dicom_io import DicomScan, Window, has_dicom_magic, read_dicom
+from core.image_io import UnreadableScanError, read_image
+from core.nifti_io import NiftiVolume, has_nifti_header, is_gzip, read_nifti
+
+IMAGE, DICOM, NIFTI = "image", "dicom", "nifti"
+FORMATS = "JPG, PNG, BMP, TIFF, DICOM (.dcm or no extension), NIfTI (.nii, .nii.gz)"
+
+
+@dataclass(frozen=True)
+class View:
+    """Which 2-D picture of a scan to show and classify. Fields that do not apply to a scan are ignored."""
+
+    frame: int = 0  # DICOM: frame of a multi-frame file
+    window: Window | None = None  # DICOM: None means the file's own window (or the automatic one)
+    plane: str = "axial"  # NIfTI
+    index: int | None = None  # NIfTI: slice along the plane; None means the middle one
+
+
+@dataclass(frozen=True, repr=False)
+class Scan:
+    name: str
+    kind: str  # IMAGE, DICOM or NIFTI
+    image: np.ndarray | None = None  # IMAGE: float32 (H, W) in [0, 1]
+    dicom: DicomScan | None = None
+    volume: NiftiVolume | None = None
+
+    def default_view(self) -> View:
+        """The picture shown first: the middle frame or slice (the ends of a stack often miss the brain)."""
+        if self.kind == DICOM:
+            return View(frame=self.dicom.frame_count // 2)
+        if self.kind == NIFTI:
+            plane = "axial" if "axial" in self.volume.planes else (self.volume.planes or ["axial"])[0]
+            return View(plane=plane, index=self.volume.middle(plane))
+        return View()
+
+    def render(self, view: View | None = None) -> np.ndarray:
+        """The float32 (H, W) picture in [0, 1] that `view` selects; this is what gets classified."""
+        view = view or self.default_view()
+        if self.kind == DICOM:
+            return self.dicom.frame(view.frame, view.window)
+        if self.kind == NIFTI:
+            index = self.volume.middle(view.plane) if view.index is None else view.index
+            return self.volume.slice(view.plane, index)
+        return self.image
+
+    def describe(self, view: View | None = None) -> str:
+        """Which picture of the file a result is for, in words ("" when the file holds one picture)."""
+        view = view or self.default_view()
+        if self.kind == DICOM and self.dicom.frame_count > 1:
+            return f"frame {view.frame + 1} of {self.dicom.frame_count}"
+        if self.kind == NIFTI:
+            index = self.volume.middle(view.plane) if view.index is None else view.index
+            return f"{view.plane} slice {index + 1} of {self.volume.slice_count(view.plane)}"
+        return ""
+
+    def facts(self) -> dict[str, str]:
+        """Technical facts for the user (never patient fields)."""
+        if self.kind == DICOM:
+            frames = self.dicom.frames
+            low, high = self.dicom.value_range
+            facts = {
+                "format": "DICOM",
+                "modality": self.dicom.modality or "not stated",
+                "size": f"{frames.shape[2]}×{frames.shape[1]} px",
+                "frames": str(self.dicom.frame_count),
+                "values": f"{low:g} to {high:g}",
+                "transfer syntax": self.dicom.transfer_syntax,
+            }
+            if self.dicom.monochrome1:
+                facts["photometric"] = "MONOCHROME1 (displayed inverted)"
+            return facts
+        if self.kind == NIFTI:
+            x, y, z = self.volume.shape
+            facts = {
+                "format": "NIfTI",
+                "voxels": f"{x}×{y}×{z}",
+                "voxel size": " × ".join(f"{v:.3g}" for v in self.volume.zooms) + " mm",
+            }
+            if self.volume.note:
+                facts["note"] = self.volume.note
+            return facts
+        height, width = self.image.shape
+        return {"format": "image", "size": f"{width}×{height} px"}
+
+    def __repr__(self) -> str:
+        return f"Scan({self.name!r}, kind={self.kind!r})"
+
+
+def load_scan(data: bytes, name: str = "") -> Scan:
+    """Decode any supported file from its bytes. Raises UnreadableScanError with a message for the user."""
+    data = bytes(data)
+    if not data:
+        raise UnreadableScanError("The file is empty.")
+    if has_dicom_magic(data):
+        return Scan(name, DICOM, dicom=read_dicom(data))
+    if is_gzip(data) or has_nifti_header(data):
+        return Scan(name, NIFTI, volume=read_nifti(data))
+    try:
+        return Scan(name, IMAGE, image=read_image(data))
+    except UnreadableScanError as error:
+        if "Not an image format" not in str(error):
+            raise  # PIL recognised the format and found the file damaged: that is the message to show
+    # DICOM written without the preamble (older or raw datasets): recognised by its first tag's group.
+    if _plausible_raw_dicom(data):
+        return Scan(name, DICOM, dicom=read_dicom(data, force=True))
+    raise UnreadableScanError(f"Not a format this app can read. It reads {FORMATS}.")
+
+
+def _plausible_raw_dicom(data: bytes) -> bool:
+    """A raw (preamble-less) dataset starts with a group 0x0008 or 0x0002 element, little endian."""
+    return data[:2] in (b"\x08\x00", b"\x02\x00")

@@ -1,0 +1,58 @@
+"""Evaluation: how the served model did on held-out test images, from the report its training run wrote."""
+
+import streamlit as st
+
+from core.evaluation import SUBSETS
+from ui import dashboard, resources
+
+st.title("Held-out evaluation")
+run_path = resources.require_run()
+run = resources.report(run_path)
+st.caption(
+    f"Run `{run.name}` ({run.metadata.get('architecture', '?')}), trained {str(run.metadata.get('created', ''))[:10]}. "
+    "Every number below comes from the report written by the training run; none is typed in."
+)
+if run.problems:
+    st.caption("Not in this run's report: " + "; ".join(run.problems) + ".")
+
+dashboard.headline_cards(run)
+subset = st.radio(
+    "Test subset for the sections below",
+    list(SUBSETS),
+    format_func=SUBSETS.get,
+    horizontal=True,
+    key="eval:subset",
+    help="The leak-free subset excludes test images with an exact or near copy in the training data.",
+)
+
+overview, calibration, training, errors, data, compare = st.tabs(
+    ["Confusion & per class", "Calibration & abstention", "Training", "Misclassified", "Data", "Compare runs"]
+)
+with overview:
+    st.subheader("Confusion matrix")
+    dashboard.confusion_matrices(run, subset)
+    st.subheader("Per class")
+    dashboard.per_class(run, subset)
+    st.subheader("ROC and precision-recall")
+    dashboard.curves(run, subset)
+with calibration:
+    st.subheader("Reliability")
+    dashboard.reliability(run, subset)
+    st.subheader("Risk–coverage")
+    dashboard.risk_coverage(run)
+with training:
+    st.subheader("Training curves")
+    dashboard.training(run)
+with errors:
+    st.subheader("Misclassified test images")
+    dashboard.misclassified_gallery(run, subset)
+with data:
+    st.subheader("Data")
+    dashboard.data_summary(run)
+with compare:
+    others = [path for path in resources.available_runs() if path != run_path]
+    if not others:
+        st.caption("Only one run in the weights folder; train another to compare.")
+    else:
+        other = st.selectbox("Compare with", others, format_func=lambda path: path.name, key="eval:compare")
+        dashboard.comparison([run, resources.report(other)])

@@ -1,0 +1,187 @@
+"""The Classify page, driven through AppTest: uploads of every kind, the answer, Grad-CAM, batches, and the
+banners for scans the product gives no class for."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import core.assessment
+from core.assessment import Assessment, assess
+from core.image_io import read_image
+from core.inference import Classifier
+from core.labels import display_name
+from tests.apptest import by_label, serve, start, texts
+from tests.disk_writes import recording_disk_writes
+from tests.phantoms import CLASSES, phantom
+from tests.scan_files import PATIENT, dicom_bytes, marked_volume, nifti_bytes
+
+
+def png(seed: int, label: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(phantom(seed, label, 96)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch, tiny_weights):
+    serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
+    return start()
+
+
+def upload(at, *files):
+    at.file_uploader[0].set_value([(name, data, "application/octet-stream") for name, data in files])
+    return at.run()
+
+
+def test_landing_page_invites_an_upload(app):
+    assert not app.exception
+    assert app.title[0].value == "Classify brain MRI"
+    assert "final diagnosis is the clinician's" in app.caption[0].value
+    assert "Upload one or more scans" in app.info[0].value
+    sidebar = texts(app)
+    assert "Held-out accuracy" in sidebar and "Device" in sidebar and "CPU" in sidebar
+
+
+def test_one_image_gets_the_cores_answer_a_chart_and_an_overlay(app, tiny_weights):
+    data = png(7, "glioma")
+    upload(app, ("slice.png", data))
+    assert not app.exception
+    expected = assess(Classifier(tiny_weights, device="cpu"), [read_image(data)])[0]
+    verdict = next(m.value for m in app.markdown if m.value.startswith("### "))
+    assert verdict.startswith(f"### {display_name(expected.prediction)}")
+    assert f"{expected.confidence:.1%}" in verdict
+    assert len(app.get("plotly_chart")) == 1  # per-class probabilities
+    captions = [image.proto.imgs[0].caption for image in app.get("image")]
+    assert captions == ["Image as classified", f"Grad-CAM: evidence for {display_name(expected.prediction)}"]
+    assert [b.label for b in app.get("download_button")] == ["Download overlay (PNG)"]
+    for label in ("Method", "Evidence for"):
+        by_label(app.selectbox, label)
+    by_label(app.selectbox, "Method").set_value("Grad-CAM++").run()
+    by_label(app.selectbox, "Evidence for").set_value(display_name("notumor")).run()
+    assert not app.exception
+    assert any("Grad-CAM++: evidence for No tumour" in t for t in texts(app).split("\n"))
+
+
+def test_a_batch_with_a_bad_file_keeps_working(app):
+    upload(app, ("a.png", png(1, "glioma")), ("notes.txt", b"not a scan at all\n" * 30), ("b.png", png(2, "notumor")))
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert list(table["file"]) == ["a.png", "b.png", "notes.txt"]  # sorted by file name
+    assert list(table["status"]) == ["classified", "classified", "could not be read"]
+    assert set(table["prediction"][:2]) <= {display_name(c) for c in CLASSES} and table["prediction"][2] == "—"
+    assert [b.label for b in app.get("download_button")][:1] == ["Download table (CSV)"]
+    assert by_label(app.selectbox, "Show in detail").options[1] == "2. notes.txt"  # upload order
+    by_label(app.selectbox, "Show in detail").select_index(1).run()
+    assert "Not a format this app can read" in app.error[0].value
+
+
+def test_table_filters_and_sorts(app):
+    upload(app, *[(f"s{i}.png", png(i, label)) for i, label in enumerate(CLASSES)])
+    table = app.dataframe[0].value
+    assert len(table) == 4
+    by_label(app.selectbox, "Sort by").set_value("confidence").run()
+    app.toggle(key="table:desc").set_value(True).run()
+    ordered = app.dataframe[0].value["confidence"].tolist()
+    assert ordered == sorted(ordered, reverse=True)
+    app.slider(key="table:floor").set_value(max(ordered) - 1e-9).run()
+    assert len(app.dataframe[0].value) == 1
+
+
+def test_printable_report_is_offered_after_preparing(app):
+    upload(app, ("a.png", png(1, "glioma")), ("b.png", png(2, "pituitary")))
+    app.button(key="report:build").click().run()
+    assert not app.exception
+    assert "Download report (HTML, printable)" in [b.label for b in app.get("download_button")]
+
+
+def test_dicom_frames_and_windows(app):
+    frames = np.stack([phantom(s, "glioma", 64).astype(np.uint16) * 8 for s in (1, 2, 3)])
+    upload(app, ("IM0001", dicom_bytes(frames, window=(1000, 2000))))
+    assert not app.exception
+    assert any("frame 2 of 3" in c.value for c in app.caption)  # the middle frame first
+    window = by_label(app.radio, "Window")
+    assert window.options == ["from file", "automatic", "custom"] and window.value == "from file"
+    by_label(app.slider, "Frame").set_value(3).run()
+    assert any("frame 3 of 3" in c.value for c in app.caption)
+    by_label(app.radio, "Window").set_value("custom").run()
+    by_label(app.slider, "Window (black, white)").set_value((100.0, 1500.0)).run()
+    assert not app.exception and any(m.value.startswith("### ") for m in app.markdown)
+
+
+def test_patient_fields_are_never_displayed(app):
+    upload(app, ("IM0001", dicom_bytes(phantom(4, "glioma", 64).astype(np.uint16))), ("b.png", png(2, "glioma")))
+    app.button(key="report:build").click().run()
+    shown = texts(app)
+    assert "DICOM" in shown  # the DICOM was decoded and its facts are shown...
+    for value in PATIENT.values():
+        assert value not in shown  # ...but none of its patient fields
+
+
+def test_uploads_are_never_written_to_disk(app):
+    volume, _ = marked_volume()
+    files = [
+        ("IM1", dicom_bytes(phantom(4, "glioma", 64).astype(np.uint16))),
+        ("brain.nii.gz", nifti_bytes(volume, compress=True)),
+        ("a.png", png(1, "glioma")),
+    ]
+    with recording_disk_writes() as written:
+        upload(app, *files)
+        app.button(key="report:build").click().run()
+    assert not app.exception and len(app.dataframe[0].value) == 3
+    assert written == []
+
+
+def test_nifti_planes_slices_and_a_sweep_through_the_volume(app):
+    volume, _ = marked_volume()
+    upload(app, ("brain.nii.gz", nifti_bytes(volume, compress=True)))
+    assert not app.exception
+    plane = by_label(app.radio, "Plane")
+    assert plane.options == ["axial", "coronal", "sagittal"] and plane.value == "axial"
+    assert any("axial slice 16 of 30" in c.value for c in app.caption)
+    by_label(app.slider, "Slice").set_value(5).run()
+    assert any("axial slice 5 of 30" in c.value for c in app.caption)
+    charts_before = len(app.get("plotly_chart"))
+    by_label(app.button, "Scan all axial slices").click().run()
+    assert not app.exception and len(app.get("plotly_chart")) == charts_before + 1
+    by_label(app.radio, "Plane").set_value("coronal").run()
+    assert any("coronal slice 26 of 50" in c.value for c in app.caption)
+
+
+def fixed(status: str, message: str):
+    def fake_assess(classifier, grays):
+        probabilities = {"glioma": 0.40, "meningioma": 0.36, "notumor": 0.04, "pituitary": 0.20}
+        return [Assessment(status, probabilities, message) for _ in grays]
+
+    return fake_assess
+
+
+def test_uncertain_scan_gets_its_own_banner_and_no_class(app, monkeypatch):
+    monkeypatch.setattr(core.assessment, "assess", fixed("uncertain", "Glioma-like and meningioma-like evidence."))
+    upload(app, ("a.png", png(1, "glioma")))
+    assert not app.exception
+    banner = app.warning[0].value
+    assert "Uncertain — refer" in banner and "Glioma-like and meningioma-like evidence." in banner
+    assert not any(m.value.startswith("### ") for m in app.markdown)  # no class headline
+    assert not any("Calibrated confidence" in m.value for m in app.markdown)
+    labels = [e.label for e in app.expander]
+    assert "Per-class scores (not a diagnosis)" in labels  # still available, on request
+    assert len(app.get("plotly_chart")) == 1
+
+
+def test_not_mri_scan_gets_its_own_banner(app, monkeypatch):
+    monkeypatch.setattr(core.assessment, "assess", fixed("not_mri", ""))
+    upload(app, ("photo.png", png(1, "notumor")), ("b.png", png(2, "notumor")))
+    assert "does not look like a brain MRI slice" in app.error[0].value
+    table = app.dataframe[0].value
+    assert list(table["prediction"]) == ["—", "—"] and set(table["status"]) == {"not a brain MRI slice"}
+
+
+def test_the_example_scans(app):
+    app.button(key="samples:button").click().run()
+    assert not app.exception
+    assert len(app.dataframe[0].value) == 4
+    assert app.button(key="samples:button").label == "Remove the example scans"
+    app.button(key="samples:button").click().run()
+    assert app.info and "Upload one or more scans" in app.info[0].value

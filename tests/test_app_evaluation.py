@@ -1,0 +1,116 @@
+"""The Evaluation and About pages through AppTest, on reports the training module wrote for a tiny model,
+complete and with optional parts missing."""
+
+import json
+import shutil
+
+import pytest
+
+from tests.apptest import by_label, serve, start, texts
+
+
+@pytest.fixture
+def tiny_report(tiny_weights):
+    return json.loads((tiny_weights / "metrics.json").read_text())
+
+
+def test_evaluation_page_shows_the_reports_numbers(tmp_path, monkeypatch, tiny_weights, tiny_report):
+    serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
+    at = start("pages/evaluation.py")
+    assert not at.exception
+    assert at.title[0].value == "Held-out evaluation"
+    full, clean = tiny_report["test"]["full"], tiny_report["test"]["leak_free"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert at.metric[0].label == "Accuracy" and at.metric[0].value == f"{full['accuracy']:.1%}"
+    assert at.metric[3].value == f"{clean['accuracy']:.1%}"
+    assert "Macro F1" in metrics and "Balanced accuracy" in metrics
+    assert [t.label for t in at.tabs][:5] == [
+        "Confusion & per class",
+        "Calibration & abstention",
+        "Training",
+        "Misclassified",
+        "Data",
+    ]
+    # confusion (counts, normalised), ROC, PR, reliability, risk-coverage, training curves
+    assert len(at.get("plotly_chart")) == 7
+    assert [s.value for s in at.subheader][:3] == ["Confusion matrix", "Per class", "ROC and precision-recall"]
+    assert len(at.get("image")) == full["errors"]  # the misclassified gallery
+    by_label(at.radio, "Test subset for the sections below").set_value("leak_free").run()
+    assert not at.exception and len(at.get("image")) == clean["errors"]
+
+
+def test_evaluation_page_renders_without_optional_artifacts(tmp_path, monkeypatch, tiny_weights, tiny_report):
+    root = serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
+    for name in ("history.csv", "misclassified.npz", "predictions.csv"):
+        (root / "default" / name).unlink()
+    stripped = {key: value for key, value in tiny_report.items() if key not in ("data", "calibration", "training")}
+    for subset in stripped["test"].values():
+        subset.pop("reliability")
+    (root / "default" / "metrics.json").write_text(json.dumps(stripped))
+    at = start("pages/evaluation.py")
+    assert not at.exception
+    shown = texts(at)
+    for missing in ("history.csv is missing", "misclassified.npz is missing", "No reliability bins", "No data summary"):
+        assert missing in shown
+    assert len(at.get("plotly_chart")) == 2  # the confusion matrices still come from metrics.json
+
+
+def test_abstention_record_is_listed_when_present(tmp_path, monkeypatch, tiny_weights, tiny_report):
+    root = serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
+    report = {**tiny_report, "abstention": {"threshold": 0.8, "test": {"full": {"coverage": 0.9, "risk": 0.01}}}}
+    (root / "default" / "metrics.json").write_text(json.dumps(report))
+    at = start("pages/evaluation.py")
+    assert not at.exception
+    listed = next(frame.value for frame in at.dataframe if "key" in frame.value.columns)
+    assert list(listed["key"]) == ["threshold", "test.full.coverage", "test.full.risk"]
+
+
+def test_two_runs_can_be_chosen_and_compared(tmp_path, monkeypatch, tiny_weights):
+    serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights, "second": tiny_weights})
+    at = start()
+    model = by_label(at.sidebar.selectbox, "Model")
+    assert model.options == ["default", "second"] and model.value == "default"
+    model.set_value("second").run()
+    assert not at.exception
+    # (AppTest loses the entry script's sidebar after a page switch; the browser test sees it on every page)
+    at.switch_page("pages/evaluation.py").run()
+    assert by_label(at.selectbox, "Compare with").options == ["default"]
+    comparison = next(frame.value for frame in at.dataframe if "metric" in frame.value.columns)
+    assert list(comparison.columns) == ["subset", "metric", "second", "default"]
+
+
+def test_about_page_is_a_model_card_from_the_artifacts(tmp_path, monkeypatch, tiny_weights, tiny_report):
+    serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
+    at = start("pages/about.py")
+    assert not at.exception
+    headers = [h.value for h in at.header]
+    assert headers[:6] == [
+        "Intended use",
+        "Model and training recipe",
+        "Data and its known issues",
+        "Held-out performance",
+        "Limitations",
+        "Example scans",
+    ]
+    shown = texts(at)
+    data = tiny_report["data"]
+    assert f"**{data['leak_free_test_images']} leak-free**" in shown
+    assert f"{tiny_report['test']['full']['accuracy']:.1%} on the whole test set" in shown
+    samples = next(frame.value for frame in at.dataframe if "source" in frame.value.columns)
+    assert len(samples) == 4 and set(samples["leak-free in this run"]) == {"not in this run's test set"}
+
+
+def test_without_any_trained_run_the_pages_say_so(tmp_path, monkeypatch, tiny_weights):
+    serve(monkeypatch, tmp_path / "weights", {})
+    for page in (None, "pages/evaluation.py", "pages/about.py"):
+        at = start(page)
+        assert not at.exception
+        assert "No trained model found" in at.error[0].value
+
+
+def test_damaged_weights_are_reported_not_raised(tmp_path, monkeypatch, tiny_weights):
+    root = serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
+    shutil.copy(root / "default" / "history.csv", root / "default" / "model.safetensors")
+    at = start()
+    assert not at.exception
+    assert any("does not match the sha256" in e.value for e in [*at.error, *at.sidebar.error])

@@ -1,0 +1,183 @@
+"""End to end in a real browser: `streamlit run app.py` on a free port, driven by Debian's Chromium through
+Playwright. Uploads a bundled sample, checks the answer, the chart and the overlay, then the evaluation page.
+Screenshots go to tests/output/ (git-ignored).
+
+Skipped when Chromium or Playwright is missing, unless REQUIRE_BROWSER=1 (CI), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core.assessment import assess
+from core.image_io import read_image
+from core.inference import Classifier
+from core.labels import display_name
+from core.runs import ROOT_VARIABLE
+from core.samples import list_samples
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # skipped below, or a failure under REQUIRE_BROWSER=1
+    expect = sync_playwright = None
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "tests" / "output"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SHIPPED = ROOT / "weights" / "default"
+
+
+def _require_browser() -> None:
+    missing = []
+    if sync_playwright is None:
+        missing.append("playwright is not installed")
+    if not Path(CHROMIUM).is_file():
+        missing.append("chromium is not installed (apt-get install chromium)")
+    if missing:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail("REQUIRE_BROWSER=1 but " + "; ".join(missing))
+        pytest.skip("; ".join(missing))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory, request) -> Path:
+    """The shipped model when this checkout has it (realistic screenshots), else the tiny test model."""
+    if (SHIPPED / "model.safetensors").is_file():
+        return SHIPPED
+    root = tmp_path_factory.mktemp("browser-weights")
+    shutil.copytree(request.getfixturevalue("tiny_weights"), root / "default")
+    return root / "default"
+
+
+@pytest.fixture(scope="module")
+def server(weights):
+    _require_browser()
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    env = {**os.environ, ROOT_VARIABLE: str(weights.parent)}
+    log = open(OUTPUT / "streamlit.log", "w")  # noqa: SIM115 - closed in teardown
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    command += ["--server.headless", "true", "--server.fileWatcherType", "none", "--browser.serverAddress", "localhost"]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log.close()
+            pytest.fail(f"streamlit did not start: {(OUTPUT / 'streamlit.log').read_text()[-2000:]}")
+        time.sleep(0.5)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    _require_browser()
+    expect.set_options(timeout=60_000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        # Tall viewport: Streamlit scrolls inside its own container, so full-page screenshots need the height.
+        tab = browser.new_page(viewport={"width": 1400, "height": 2200})
+        tab.set_default_timeout(120_000)
+        yield tab
+        browser.close()
+
+
+def test_upload_a_sample_and_get_the_answer_chart_and_overlay(server, page, weights):
+    sample = next(s for s in list_samples() if s.label == "glioma")
+    expected = assess(Classifier(weights, device="cpu"), [read_image(sample.path)])[0]
+    started = time.perf_counter()
+    page.goto(server)
+    page.get_by_role("heading", name="Classify brain MRI").wait_for()
+    loaded = time.perf_counter()
+    page.locator('input[type="file"]').set_input_files(str(sample.path))
+    answer = page.get_by_role("heading", name=display_name(expected.prediction), exact=True)
+    answer.wait_for()
+    page.get_by_text("Calibrated confidence").wait_for()
+    answered = time.perf_counter()
+    assert f"{expected.confidence:.1%}" in page.get_by_text("Calibrated confidence").inner_text()
+
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    expect(chart).to_contain_text("Per-class probability")
+    expect(chart.locator("g.point")).to_have_count(len(expected.probabilities))  # one bar per class
+
+    page.get_by_text(f"Grad-CAM: evidence for {display_name(expected.prediction)}").wait_for()
+    expect(page.locator('[data-testid="stImage"] img')).to_have_count(2)  # original and overlay side by side
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+        ".every(img => img.complete && img.naturalWidth > 0)"
+    )
+    expect(page.get_by_role("button", name="Download overlay (PNG)")).to_be_visible()
+    page.mouse.move(0, 0)
+    page.screenshot(path=OUTPUT / "browser_classify.png", full_page=True)
+    print(f"\npage {loaded - started:.1f}s, upload to answer {answered - loaded:.1f}s")
+
+
+def test_the_example_scans_fill_the_results_table(server, page):
+    page.get_by_role("button", name="Try the example scans").click()
+    page.get_by_text("Results (5 file(s))").wait_for()
+    expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()
+    page.get_by_role("button", name="Prepare printable report").wait_for()
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(1000)  # let the table's thumbnails paint
+    page.screenshot(path=OUTPUT / "browser_batch.png", full_page=True)
+
+
+def test_evaluation_page_draws_the_confusion_matrix(server, page):
+    page.get_by_role("link", name="Evaluation").click()
+    page.get_by_role("heading", name="Held-out evaluation").wait_for()
+    page.get_by_role("heading", name="Confusion matrix").wait_for()
+    expect(page.locator('[data-testid="stPlotlyChart"] .heatmaplayer')).to_have_count(2)  # counts, normalised
+    expect(page.locator('[data-testid="stPlotlyChart"]').nth(1)).to_contain_text("Row-normalised")
+    page.screenshot(path=OUTPUT / "browser_evaluation.png", full_page=True)
+    page.get_by_role("tab", name="Calibration & abstention").click()
+    page.get_by_role("heading", name="Reliability").wait_for()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=OUTPUT / "browser_calibration.png", full_page=True)
+
+
+def test_about_page_renders_the_model_card(server, page):
+    page.get_by_role("link", name="About the model").click()
+    page.get_by_role("heading", name="Intended use").wait_for()
+    page.get_by_role("heading", name="Limitations").wait_for()
+    page.screenshot(path=OUTPUT / "browser_about.png", full_page=True)

@@ -1,0 +1,65 @@
+import re
+from datetime import UTC, datetime
+from html import escape
+
+import numpy as np
+
+from core.assessment import Assessment
+from core.model_info import ModelInfo
+from core.png import png_bytes
+from core.report_html import DISCLAIMER, ReportEntry, build_report
+from core.results import ERROR, ScanResult
+
+CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
+MODEL = ModelInfo(
+    name="mnv3s_128",
+    architecture="mobilenet_v3_small",
+    img_size=128,
+    classes=CLASSES,
+    created="2026-11-23T11:33:45+00:00",
+    weights_sha256="0d51e9b382af23066a01450a101239ea592ad16364500dd7c01ddf53dccec600",
+    accuracy_full=0.9672,
+    accuracy_leak_free=0.9176,
+    test_images=1311,
+    leak_free_images=376,
+)
+
+
+def report() -> str:
+    picture = png_bytes(np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32))
+    ok = Assessment("ok", {"glioma": 0.91, "meningioma": 0.05, "notumor": 0.03, "pituitary": 0.01})
+    uncertain = Assessment("uncertain", {"glioma": 0.40, "meningioma": 0.45, "notumor": 0.05, "pituitary": 0.10}, "")
+    entries = [
+        ReportEntry(ScanResult("<script>alert(1)</script>.png", "", "ok", "", ok), picture, picture, "Grad-CAM"),
+        ReportEntry(ScanResult("brain.nii.gz", "axial slice 90 of 181", "uncertain", "close call", uncertain), picture),
+        ReportEntry(ScanResult("notes.txt", "", ERROR, "Not a format this app can read.")),
+    ]
+    return build_report(entries, CLASSES, MODEL, datetime(2026, 11, 24, 9, 30, tzinfo=UTC))
+
+
+def test_report_is_self_contained():
+    html = report()
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "http://" not in html and "https://" not in html and "<link" not in html
+    assert "<script>" not in html  # file names are escaped, and the report has no scripts of its own
+
+
+def test_report_names_the_model_version_and_date():
+    html = report()
+    assert "mnv3s_128" in html and MODEL.version in html and "2026-11-24 09:30" in html
+    assert "96.7%" in html and "91.8%" in html
+    assert escape(DISCLAIMER) in html
+
+
+def test_uncertain_and_unreadable_scans_state_no_class():
+    html = report()
+    sections = html.split('<section class="scan">')[1:]
+    assert len(sections) == 3
+    ok, uncertain, unreadable = sections
+    assert "Glioma (calibrated confidence 91.0%)" in ok and "Any tumour: 97.0%" in ok
+    verdict = re.search(r'<p class="verdict[^>]*>(.*?)</p>', uncertain).group(1)
+    assert "uncertain — refer" in verdict
+    assert not any(name in verdict for name in ("Glioma", "Meningioma", "tumour"))
+    assert "Any tumour" not in uncertain  # no tumour/no-tumour summary without an answer
+    assert "could not be read" in unreadable and "Not a format" in unreadable

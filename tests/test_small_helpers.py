@@ -1,0 +1,58 @@
+"""core.labels, core.png, core.runs, core.model_info: small modules, one test file."""
+
+import base64
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.evaluation import load_run
+from core.labels import display_name, status_text, tumour_probability
+from core.model_info import ModelInfo
+from core.png import data_uri, png_bytes, thumbnail
+from core.runs import ROOT_VARIABLE, find_runs, weights_root
+
+
+def test_display_names_and_status_text():
+    assert display_name("notumor") == "No tumour" and display_name("pituitary") == "Pituitary tumour"
+    assert display_name("schwannoma") == "Schwannoma"
+    assert status_text("uncertain") == "uncertain — refer" and status_text("brand_new") == "brand new"
+
+
+def test_tumour_probability_sums_the_tumour_classes():
+    p = {"glioma": 0.2, "meningioma": 0.1, "notumor": 0.6, "pituitary": 0.1}
+    assert tumour_probability(p) == pytest.approx(0.4)
+    assert tumour_probability({"cat": 0.5, "dog": 0.5}) is None
+
+
+def test_png_round_trip_and_thumbnail_keeps_aspect():
+    picture = np.linspace(0, 1, 200 * 100, dtype=np.float32).reshape(200, 100)
+    decoded = np.asarray(Image.open(io.BytesIO(png_bytes(picture))))
+    assert decoded.shape == (200, 100) and decoded[0, 0] == 0 and decoded[-1, -1] == 255
+    assert thumbnail(picture, 50).shape == (50, 25)
+    assert thumbnail(picture[:10, :10], 50).shape == (10, 10)  # never enlarged
+    uri = data_uri(b"\x89PNG")
+    assert uri.startswith("data:image/png;base64,") and base64.b64decode(uri.split(",")[1]) == b"\x89PNG"
+
+
+def test_runs_are_found_default_first(tmp_path, tiny_weights, monkeypatch):
+    for name in ("zeta", "default", "alpha"):
+        shutil.copytree(tiny_weights, tmp_path / name)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "alpha" / "model.safetensors").unlink()  # not a run without weights
+    assert [p.name for p in find_runs(tmp_path)] == ["default", "zeta"]
+    monkeypatch.setenv(ROOT_VARIABLE, str(tmp_path))
+    assert weights_root() == tmp_path
+    assert find_runs(tmp_path / "nope") == []
+
+
+def test_model_info_from_a_trained_run(tiny_weights):
+    run = load_run(tiny_weights)
+    info = ModelInfo.from_artifacts(run.metadata, run.metrics)
+    assert info.accuracy_full == run.metrics["test"]["full"]["accuracy"]
+    assert info.leak_free_images == run.metrics["test"]["leak_free"]["n"]
+    assert info.version == f"{run.metadata['created'][:10]} · {run.metadata['weights_sha256'][:12]}"
+    # without metrics.json the accuracy recorded in metadata.json is used
+    assert ModelInfo.from_artifacts(run.metadata, None).accuracy_full == run.metadata["test_accuracy"]["full"]

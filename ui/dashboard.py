@@ -1,0 +1,245 @@
+"""Sections of the evaluation page. Each draws what its artifact holds and skips itself when it is absent,
+so a run from an older (or newer) training module still gets a page."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import evaluation
+from core.evaluation import SUBSETS, Run
+from core.labels import display_name
+from ui import charts
+
+GALLERY_PAGE = 24
+
+
+def headline_cards(run: Run) -> None:
+    columns = st.columns(2, gap="large")
+    for column, (subset, label) in zip(columns, SUBSETS.items(), strict=True):
+        with column, st.container(border=True):
+            test = run.test(subset)
+            if test is None:
+                st.markdown(f"**{label}**")
+                st.caption("Not in this run's report.")
+                continue
+            st.markdown(f"**{label}** · {test['n']} images")
+            numbers = evaluation.headline(test)
+            cards = st.columns(3)
+            for card, (name, title) in zip(
+                cards,
+                (("accuracy", "Accuracy"), ("balanced_accuracy", "Balanced accuracy"), ("macro_f1", "Macro F1")),
+                strict=True,
+            ):
+                value = numbers[name]
+                card.metric(title, "n/a" if value is None else f"{value:.1%}")
+
+
+def confusion_matrices(run: Run, subset: str) -> None:
+    test = run.test(subset)
+    if test is None or not test.get("confusion_matrix"):
+        st.caption("No confusion matrix in this run's report.")
+        return
+    counts = np.array(test["confusion_matrix"])
+    left, right = st.columns(2)
+    left.plotly_chart(charts.confusion_heatmap(counts, run.classes, normalised=False), key=f"cm-counts-{subset}")
+    right.plotly_chart(
+        charts.confusion_heatmap(evaluation.row_normalised(counts), run.classes, normalised=True),
+        key=f"cm-norm-{subset}",
+    )
+
+
+def per_class(run: Run, subset: str) -> None:
+    test = run.test(subset)
+    if test is None:
+        return
+    table = evaluation.per_class_table(test)
+    if table.empty:
+        return
+    table["class"] = table["class"].map(display_name)
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            name: st.column_config.NumberColumn(name.replace("_", " "), format="%.3f")
+            for name in ("precision", "recall", "f1", "roc_auc")
+        },
+    )
+
+
+def curves(run: Run, subset: str) -> None:
+    if run.predictions is None:
+        st.caption("predictions.csv is missing: no ROC or precision-recall curves.")
+        return
+    rows = evaluation.subset(run.predictions, subset)
+    if rows.empty:
+        st.caption("No test images in this subset.")
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(charts.curves_figure(evaluation.roc_curves(rows, run.classes), "roc"), key=f"roc-{subset}")
+    right.plotly_chart(
+        charts.curves_figure(evaluation.precision_recall_curves(rows, run.classes), "pr"), key=f"pr-{subset}"
+    )
+
+
+def reliability(run: Run, subset: str) -> None:
+    test = run.test(subset)
+    bins = (test or {}).get("reliability") or {}
+    if not bins:
+        st.caption("No reliability bins in this run's report.")
+        return
+    before = evaluation.reliability_table(bins.get("uncalibrated"))
+    after = evaluation.reliability_table(bins.get("calibrated"))
+    st.plotly_chart(
+        charts.reliability_figure(before, after, test.get("ece_uncalibrated"), test.get("ece")),
+        key=f"reliability-{subset}",
+    )
+    calibration = (run.metrics or {}).get("calibration") or {}
+    if "temperature" in calibration:
+        st.caption(
+            f"Temperature {calibration['temperature']:.3f}, fitted on the validation split "
+            f"(validation ECE {calibration.get('validation_ece_before', float('nan')):.3f} → "
+            f"{calibration.get('validation_ece_after', float('nan')):.3f}). Expected calibration error on this "
+            f"subset: {test.get('ece_uncalibrated', float('nan')):.3f} before, {test.get('ece', float('nan')):.3f} "
+            "after."
+        )
+
+
+def risk_coverage(run: Run) -> None:
+    """From predictions.csv: what abstaining on the least confident images would buy. The abstention
+    policy the product applies, when the report records one (metrics["abstention"]), is listed below."""
+    if run.predictions is None:
+        st.caption("predictions.csv is missing: no risk–coverage curve.")
+        return
+    curves_by_subset = {
+        label: evaluation.risk_coverage(evaluation.subset(run.predictions, subset))
+        for subset, label in SUBSETS.items()
+        if not evaluation.subset(run.predictions, subset).empty
+    }
+    st.plotly_chart(charts.risk_coverage_figure(curves_by_subset), key="risk-coverage")
+    summary = []
+    for label, curve in curves_by_subset.items():
+        at_90 = curve.y[max(0, int(np.ceil(0.9 * len(curve.y))) - 1)]
+        summary.append(
+            f"{label.lower()}: {curve.y[-1]:.1%} answering all, {at_90:.1%} answering the 90 % most confident"
+        )
+    st.caption("Error rate among answered images — " + "; ".join(summary) + ".")
+    abstention = (run.metrics or {}).get("abstention")
+    if abstention:
+        st.markdown("**Abstention recorded in this run's report**")
+        st.dataframe(_flatten(abstention), hide_index=True)
+
+
+def training(run: Run) -> None:
+    if run.history is None or run.history.empty:
+        st.caption("history.csv is missing: no training curves.")
+        return
+    st.plotly_chart(charts.training_curves(run.history), key="training-curves")
+    outcome = (run.metrics or {}).get("training") or {}
+    if outcome:
+        st.caption(
+            f"{outcome.get('epochs_run', '?')} epochs run; the epoch kept is {outcome.get('best_epoch', '?')} "
+            f"(best validation accuracy {outcome.get('best_val_accuracy', float('nan')):.3f})."
+        )
+
+
+def misclassified_gallery(run: Run, subset: str) -> None:
+    indices = evaluation.misclassified_in(run, subset)
+    if run.misclassified is None:
+        st.caption("misclassified.npz is missing: no gallery.")
+        return
+    if not indices:
+        st.caption("No misclassified test images in this subset.")
+        return
+    wrong = run.misclassified
+    true_classes = sorted({wrong.true[i] for i in indices})
+    chosen = st.multiselect(
+        "True class", true_classes, default=true_classes, format_func=display_name, key=f"gallery-true-{subset}"
+    )
+    indices = [i for i in indices if wrong.true[i] in chosen]
+    pages = max(1, -(-len(indices) // GALLERY_PAGE))
+    page = st.number_input("Page", 1, pages, 1, key=f"gallery-page-{subset}") if pages > 1 else 1
+    shown = indices[(page - 1) * GALLERY_PAGE : page * GALLERY_PAGE]
+    st.caption(f"{len(indices)} misclassified image(s), as the model saw them (after cropping and resizing).")
+    columns = st.columns(6)
+    for slot, i in enumerate(shown):
+        columns[slot % 6].image(
+            wrong.images[i],
+            caption=f"true {display_name(wrong.true[i])} → {display_name(wrong.predicted[i])} "
+            f"({float(wrong.confidence[i]):.0%}) · {wrong.paths[i].rsplit('/', 1)[-1]}",
+            width="stretch",
+        )
+
+
+def data_summary(run: Run) -> None:
+    data = (run.metrics or {}).get("data")
+    if not data:
+        st.caption("No data summary in this run's report.")
+        return
+    counts = pd.DataFrame(data.get("counts") or {})
+    if not counts.empty:
+        counts.index = [display_name(name) for name in counts.index]
+        counts.loc["total"] = counts.sum()
+        st.markdown("**Images per class and split**")
+        st.dataframe(counts, width="content")
+    duplicates = data.get("duplicates") or {}
+    facts = {
+        "test set source": data.get("test_source"),
+        "test images": data.get("test_images"),
+        "leak-free test images": data.get("leak_free_test_images"),
+        "exact-duplicate groups": duplicates.get("exact_duplicate_groups"),
+        "files in exact-duplicate groups": duplicates.get("exact_duplicate_files"),
+        "exact-or-near duplicate groups": duplicates.get("duplicate_groups"),
+        "files in duplicate groups": duplicates.get("files_in_duplicate_groups"),
+        "largest duplicate group": duplicates.get("largest_group"),
+        "groups spanning Training and Testing": duplicates.get("groups_spanning_training_and_test"),
+        "groups with conflicting labels": duplicates.get("groups_with_conflicting_labels"),
+        "near-duplicate threshold (bits of 256)": duplicates.get("near_duplicate_max_bits"),
+        "unreadable files": len(data.get("unreadable") or []),
+    }
+    st.markdown("**Duplicates and leakage**")
+    st.dataframe(
+        pd.DataFrame([{"fact": k, "value": str(v)} for k, v in facts.items() if v is not None]),
+        hide_index=True,
+        height="content",
+    )
+    st.caption(
+        "The given Testing folder shares many slices (exact or near copies) with Training. The leak-free subset "
+        "holds only test images with no copy in Training: its numbers are the honest estimate."
+    )
+
+
+def comparison(runs: list[Run]) -> None:
+    if not evaluation.same_test_data(runs):
+        st.warning(
+            "These runs were scored on different data or splits (their data manifests differ): compare with care.",
+            icon=":material/compare_arrows:",
+        )
+    table = evaluation.comparison(runs)
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={run.name: st.column_config.NumberColumn(run.name, format="%.4f") for run in runs},
+    )
+    recipes = pd.DataFrame({run.name: evaluation.recipe(run.metadata) for run in runs}).astype(str)
+    differing = recipes[recipes.nunique(axis=1) > 1]
+    st.markdown("**Recipe differences**")
+    if differing.empty:
+        st.caption("Same recipe.")
+    else:
+        st.dataframe(differing)
+
+
+def _flatten(values: dict, prefix: str = "") -> pd.DataFrame:
+    """Nested JSON -> (key, value) rows: shows whatever shape the abstention record has."""
+    rows = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, name + ".").to_dict("records"))
+        elif isinstance(value, list):
+            rows.append({"key": name, "value": f"list of {len(value)}"})
+        else:
+            rows.append({"key": name, "value": str(value)})
+    return pd.DataFrame(rows, columns=["key", "value"])

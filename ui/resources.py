@@ -1,0 +1,97 @@
+"""What the pages share per process: the served run, its model (loaded once), its explainer, its report.
+
+Models and reports are cached per process with `st.cache_resource`, keyed by the run's folder and its
+files' modification times, so replacing a run's weights on disk is picked up without a restart. The
+run a session looks at is per-user state (`st.session_state`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.checkpoint import METADATA_FILE, WEIGHTS_FILE, CheckpointError
+from core.evaluation import Run, load_run
+from core.gradcam import Explainer
+from core.inference import Classifier
+from core.model_info import ModelInfo
+from core.runs import find_runs, weights_root
+
+# session_state: the run this session looks at. Kept apart from the sidebar widget's own key, because
+# Streamlit forgets a widget's state on any page run that does not draw it.
+RUN_KEY = "run"
+
+
+def available_runs() -> list[Path]:
+    return find_runs(weights_root())
+
+
+def current_run() -> Path | None:
+    """The run chosen in the sidebar, else the default one; None when there is no trained run at all."""
+    runs = available_runs()
+    if not runs:
+        return None
+    chosen = st.session_state.get(RUN_KEY)
+    return next((run for run in runs if run.name == chosen), runs[0])
+
+
+def stamp(run: Path) -> str:
+    """Changes whenever the run's weights or report change on disk."""
+    parts = []
+    for name in (WEIGHTS_FILE, METADATA_FILE, "metrics.json"):
+        path = run / name
+        parts.append(str(path.stat().st_mtime_ns) if path.exists() else "-")
+    return ":".join(parts)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _classifier(path: str, stamp: str) -> Classifier:
+    return Classifier(path)  # CUDA when there is a GPU, the CPU otherwise
+
+
+@st.cache_resource(show_spinner="Preparing Grad-CAM…", max_entries=4)
+def _explainer(path: str, stamp: str) -> Explainer:
+    return Explainer(_classifier(path, stamp))
+
+
+@st.cache_resource(show_spinner="Reading the evaluation report…", max_entries=8)
+def _report(path: str, stamp: str) -> Run:
+    return load_run(path)
+
+
+def classifier(run: Path) -> Classifier:
+    return _classifier(str(run), stamp(run))
+
+
+def explainer(run: Path) -> Explainer:
+    return _explainer(str(run), stamp(run))
+
+
+def report(run: Path) -> Run:
+    return _report(str(run), stamp(run))
+
+
+def model_info(run: Path) -> ModelInfo:
+    loaded = report(run)
+    return ModelInfo.from_artifacts(loaded.metadata, loaded.metrics)
+
+
+def require_run(need_model: bool = False) -> Path:
+    """The current run, or a message and the end of the page when there is none or it cannot be loaded
+    (its report, and with `need_model` its weights, which are checked against their recorded hash)."""
+    run = current_run()
+    if run is None:
+        st.error(
+            f"No trained model found under `{weights_root()}`. Train one with "
+            "`python -m train --data ... --out weights/default`, or point MRI_WEIGHTS_ROOT at a folder of runs."
+        )
+        st.stop()
+    try:
+        report(run)
+        if need_model:
+            classifier(run)
+    except CheckpointError as error:
+        st.error(f"The model in `{run}` cannot be used: {error}")
+        st.stop()
+    return run

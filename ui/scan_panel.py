@@ -1,0 +1,160 @@
+"""One scan in detail: the picture controls (frame, window, plane, slice), the answer, the per-class
+probabilities, and the Grad-CAM overlay next to the original."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import streamlit as st
+
+from core.assessment import Assessment
+from core.gradcam import METHODS
+from core.labels import display_name
+from core.png import png_bytes
+from core.scan_io import DICOM, NIFTI, View
+from ui import charts, scans, verdict
+from ui.scans import Entry, widget_key
+
+PREDICTED = "predicted class"
+CAM_METHOD_KEY, CAM_OPACITY_KEY = "cam:method", "cam:opacity"  # shared by all scans of the session
+
+
+def render(run: Path, entry: Entry, assessment: Assessment | None, classes: list[str]) -> None:
+    st.subheader(entry.name)
+    if entry.scan is None:
+        st.error(f"This file could not be read. {entry.error}", icon=":material/broken_image:")
+        return
+    scan = entry.scan
+    _view_controls(entry)
+    view = scans.current_view(entry)
+    facts = " · ".join(f"{name} {value}" for name, value in scan.facts().items())
+    st.caption(" · ".join(part for part in (scan.describe(view), facts) if part))
+    if assessment is None:
+        st.info("No answer yet for this image.")
+        return
+
+    pictures, answer = st.columns([3, 2], gap="large")
+    with answer:
+        verdict.show(assessment)
+        if assessment.prediction:
+            _probability_chart(entry, assessment, classes, stated=assessment.prediction)
+        else:
+            with st.expander("Per-class scores (not a diagnosis)"):
+                st.caption("The model's scores for each class, shown on request. No class is given for this image.")
+                _probability_chart(entry, assessment, classes, stated="")
+    with pictures:
+        if assessment.prediction:
+            _explained_pictures(run, entry, view, assessment, classes)
+        else:
+            st.image(png_bytes(scan.render(view)), caption="Image as classified", width="stretch")
+            with st.expander("Grad-CAM (where the model looked; not a diagnosis)"):
+                _explained_pictures(run, entry, view, assessment, classes)
+
+    if scan.kind == NIFTI:
+        _volume_sweep(run, entry, view, classes)
+
+
+def _view_controls(entry: Entry) -> None:
+    """Widgets that choose the picture; their values are read back by scans.current_view."""
+    scan = entry.scan
+    remembered = scans.current_view(entry)
+    if scan.kind == DICOM:
+        columns = st.columns([2, 2, 3])
+        if scan.dicom.frame_count > 1:
+            _init(widget_key(entry.key, "frame"), remembered.frame + 1)
+            columns[0].slider("Frame", 1, scan.dicom.frame_count, key=widget_key(entry.key, "frame"))
+        modes = (["from file"] if scan.dicom.window.source == "file" else []) + ["automatic", "custom"]
+        _init(widget_key(entry.key, "window"), modes[0])
+        mode = columns[1].radio(
+            "Window",
+            modes,
+            key=widget_key(entry.key, "window"),
+            horizontal=True,
+            help="Which values map to black and white: the file's own window tags, the 0.5–99.5th "
+            "percentile of the pixel values, or your own.",
+        )
+        if mode == "custom":
+            low, high = scan.dicom.value_range
+            window = remembered.window or scan.dicom.window
+            _init(widget_key(entry.key, "range"), (max(low, window.lower), min(high, window.upper)))
+            columns[2].slider(
+                "Window (black, white)",
+                float(low),
+                float(high if high > low else low + 1),
+                key=widget_key(entry.key, "range"),
+            )
+    elif scan.kind == NIFTI:
+        planes = scan.volume.planes or ["axial"]
+        columns = st.columns([2, 3])
+        _init(widget_key(entry.key, "plane"), remembered.plane if remembered.plane in planes else planes[0])
+        plane = columns[0].radio("Plane", planes, key=widget_key(entry.key, "plane"), horizontal=True)
+        count = scan.volume.slice_count(plane)
+        index = remembered.index if plane == remembered.plane and remembered.index is not None else count // 2
+        _init(widget_key(entry.key, f"slice:{plane}"), index + 1)
+        if count > 1:
+            columns[1].slider("Slice", 1, count, key=widget_key(entry.key, f"slice:{plane}"))
+
+
+def _init(key: str, value) -> None:
+    """Give a widget its starting value once; afterwards the widget owns it."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def _probability_chart(entry: Entry, assessment: Assessment, classes: list[str], stated: str) -> None:
+    st.plotly_chart(
+        charts.probability_bars(assessment.probabilities, classes, stated),
+        config={"displayModeBar": False},
+        key=widget_key(entry.key, "probabilities"),
+    )
+
+
+def _explained_pictures(run: Path, entry: Entry, view: View, assessment: Assessment, classes: list[str]) -> None:
+    targets = ([PREDICTED] if assessment.prediction else []) + [display_name(name) for name in classes]
+    settings = st.columns([2, 2, 2])
+    method = settings[0].selectbox("Method", list(METHODS), key=CAM_METHOD_KEY)
+    chosen = settings[1].selectbox("Evidence for", targets, key=widget_key(entry.key, "target"))
+    opacity = settings[2].slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key=CAM_OPACITY_KEY)
+    offset = len(targets) - len(classes)  # 1 when "predicted class" leads the list
+    target_name = assessment.prediction if chosen == PREDICTED else classes[targets.index(chosen) - offset]
+    target = classes.index(target_name)
+
+    with st.spinner(f"Computing {method}…"):
+        overlay = scans.overlay_png(run, entry, view, method, target, opacity)
+    original, explained = st.columns(2)
+    original.image(png_bytes(entry.scan.render(view)), caption="Image as classified", width="stretch")
+    explained.image(overlay, caption=f"{method}: evidence for {display_name(target_name)}", width="stretch")
+    explained.download_button(
+        "Download overlay (PNG)",
+        overlay,
+        file_name=_file_name(entry.name, entry.scan.describe(view), method, target_name),
+        mime="image/png",
+        on_click="ignore",
+        icon=":material/download:",
+        key=widget_key(entry.key, "download"),
+    )
+
+
+def _volume_sweep(run: Path, entry: Entry, view: View, classes: list[str]) -> None:
+    st.markdown(f"**Through the volume** ({view.plane})")
+    existing = scans.stored_sweep(run, entry, view.plane)
+    if existing is None and st.button(
+        f"Scan all {view.plane} slices",
+        key=widget_key(entry.key, f"sweep:{view.plane}"),
+        help="Classify every slice along this plane and draw the class probabilities along the volume.",
+    ):
+        existing = scans.run_sweep(run, entry, view.plane)
+    if existing is not None:
+        probabilities = existing.probabilities(classes)
+        st.plotly_chart(charts.slice_profile(probabilities, classes, view.index, view.plane), key=f"sweep:{entry.key}")
+        skipped = sum(a is None for a in existing.assessments)
+        if skipped:
+            st.caption(f"{skipped} slice(s) with almost no tissue were not classified (gaps in the lines).")
+
+
+def _file_name(name: str, picture: str, method: str, target: str) -> str:
+    """e.g. brain_axial_slice_90_of_181_Grad-CAM_glioma.png: which file, which picture, which explanation."""
+    stem = re.sub(r"(\.nii)?\.[A-Za-z0-9]+$", "", name) or "scan"
+    parts = (stem, picture, method.replace("+", "plus"), target)
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", "_".join(p for p in parts if p)) + ".png"

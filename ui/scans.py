@@ -1,0 +1,186 @@
+"""The scans of a session: uploads and bundled samples, decoded once, assessed per view, explained on demand.
+
+Results are memoised per session (see ui.session) under keys that include the run's stamp, so switching
+models or replacing weights never shows a stale answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core import assessment as assessment_module  # called through the module so tests can substitute it
+from core.assessment import Assessment
+from core.dicom_io import Window, auto_window
+from core.gradcam import overlay
+from core.image_io import UnreadableScanError
+from core.png import data_uri, png_bytes, thumbnail
+from core.results import ERROR, ScanResult
+from core.samples import list_samples
+from core.scan_io import DICOM, NIFTI, Scan, View, load_scan
+from core.slice_sweep import Sweep, sweep
+from ui import resources
+from ui.session import memo
+
+ASSESS_CHUNK = 16
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str  # unique per upload (Streamlit's file id) or per sample
+    name: str
+    scan: Scan | None
+    error: str = ""
+
+
+def collect(uploads, use_samples: bool) -> list[Entry]:
+    """Decode what the user gave (in memory; each file once per session), bundled samples first."""
+    sources: list[tuple[str, str, Callable[[], bytes]]] = []
+    if use_samples:
+        for sample in list_samples():
+            sources.append((f"sample:{sample.name}", sample.name, sample.path.read_bytes))
+    for upload in uploads or []:
+        sources.append((f"upload:{upload.file_id}", upload.name, upload.getvalue))
+    decoded = memo("decoded", capacity=10_000)
+    decoded.keep_only(lambda key: key in {source[0] for source in sources})  # forget removed files
+    missing = [source for source in sources if source[0] not in decoded]
+    progress = st.progress(0.0, text="Reading files…") if len(missing) > 2 else None
+    with st.spinner("Reading files…") if missing and progress is None else nullcontext():  # volumes take a while
+        for done, (key, name, read) in enumerate(missing, start=1):
+            decoded.put(key, _decode(key, name, read))
+            if progress:
+                progress.progress(done / len(missing), text=f"Reading files… {done}/{len(missing)}")
+    if progress:
+        progress.empty()
+    return [decoded.get(key, lambda: None) for key, _, _ in sources]
+
+
+def _decode(key: str, name: str, read) -> Entry:
+    try:
+        return Entry(key, name, load_scan(read(), name))
+    except UnreadableScanError as error:
+        return Entry(key, name, None, str(error))
+    except MemoryError:
+        return Entry(key, name, None, "The file is too large to decode on this server.")
+
+
+# ---- views: which picture of each scan is shown and classified -------------------------------------------
+
+
+def widget_key(entry_key: str, control: str) -> str:
+    return f"{entry_key}|{control}"
+
+
+def current_view(entry: Entry) -> View:
+    """The view the user set for a scan, read from its controls' state (so a table drawn above the controls
+    already reflects the latest change), else the one remembered for it, else the scan's default."""
+    scan, state = entry.scan, st.session_state
+    views = state.setdefault("views", {})
+    remembered: View = views.get(entry.key) or scan.default_view()
+    view = remembered
+    if scan.kind == DICOM:
+        frame = int(state.get(widget_key(entry.key, "frame"), remembered.frame + 1)) - 1
+        mode = state.get(widget_key(entry.key, "window"))
+        window = remembered.window
+        if mode == "automatic":
+            window = auto_window(scan.dicom.frames)
+        elif mode == "from file":
+            window = None
+        elif mode == "custom" and widget_key(entry.key, "range") in state:
+            lower, upper = state[widget_key(entry.key, "range")]
+            window = _custom_window(lower, upper)
+        view = View(frame=min(max(frame, 0), scan.dicom.frame_count - 1), window=window)
+    elif scan.kind == NIFTI:
+        plane = state.get(widget_key(entry.key, "plane"), remembered.plane)
+        default_index = remembered.index if plane == remembered.plane else scan.volume.middle(plane)
+        index = int(state.get(widget_key(entry.key, f"slice:{plane}"), (default_index or 0) + 1)) - 1
+        view = View(plane=plane, index=min(max(index, 0), scan.volume.slice_count(plane) - 1))
+    views[entry.key] = view
+    return view
+
+
+def _custom_window(lower: float, upper: float) -> Window:
+    width = max(float(upper) - float(lower), 1e-6)
+    return Window(centre=float(lower) + width / 2, width=width, source="user")
+
+
+# ---- answers ---------------------------------------------------------------------------------------------
+
+
+def assessments(run: Path, items: list[tuple[Entry, View]]) -> dict[str, Assessment]:
+    """Assess every (entry, view) not yet assessed for this run, in batches, with progress for long jobs."""
+    stamp = resources.stamp(run)
+    done = memo("assessments", capacity=5_000)
+    pending = [(entry, view) for entry, view in items if (entry.key, view, stamp) not in done]
+    if pending:
+        classifier = resources.classifier(run)
+        bar = st.progress(0.0, text="Classifying…") if len(pending) > ASSESS_CHUNK else None
+        with st.spinner("Classifying…") if bar is None else nullcontext():
+            for start in range(0, len(pending), ASSESS_CHUNK):
+                chunk = pending[start : start + ASSESS_CHUNK]
+                answers = assessment_module.assess(classifier, [entry.scan.render(view) for entry, view in chunk])
+                for (entry, view), answer in zip(chunk, answers, strict=True):
+                    done.put((entry.key, view, stamp), answer)
+                if bar:
+                    finished = min(len(pending), start + ASSESS_CHUNK)
+                    bar.progress(finished / len(pending), text=f"Classifying… {finished}/{len(pending)}")
+        if bar:
+            bar.empty()
+    return {entry.key: done.get((entry.key, view, stamp), lambda: None) for entry, view in items}
+
+
+def result(entry: Entry, view: View | None, answer: Assessment | None) -> ScanResult:
+    """One row of the results table: the answer for the scan's current view, or why there is none."""
+    if entry.scan is None or answer is None:
+        return ScanResult(entry.name, "", ERROR, entry.error)
+    return ScanResult(entry.name, entry.scan.describe(view), answer.status, answer.message, answer)
+
+
+def heatmap(run: Path, entry: Entry, view: View, method: str, target: int) -> np.ndarray:
+    """Grad-CAM evidence for class `target`, mapped back onto the shown picture's pixels."""
+    stamp = resources.stamp(run)
+
+    def compute() -> np.ndarray:
+        classifier, explainer = resources.classifier(run), resources.explainer(run)
+        gray = entry.scan.render(view)
+        heat = explainer.heatmap(classifier.prepare(gray), target, method)
+        return classifier.preprocessing.project_to_original(heat, gray)
+
+    return memo("heatmaps", capacity=64).get((entry.key, view, stamp, method, target), compute)
+
+
+def overlay_png(run: Path, entry: Entry, view: View, method: str, target: int, opacity: float) -> bytes:
+    gray = entry.scan.render(view)
+    return png_bytes(overlay(gray, heatmap(run, entry, view, method, target), opacity))
+
+
+def thumbnail_uri(entry: Entry, view: View) -> str | None:
+    if entry.scan is None:
+        return None
+    return memo("thumbnails", capacity=2_000).get(
+        (entry.key, view), lambda: data_uri(png_bytes(thumbnail(entry.scan.render(view), 72)))
+    )
+
+
+def stored_sweep(run: Path, entry: Entry, plane: str) -> Sweep | None:
+    key = (entry.key, plane, resources.stamp(run))
+    sweeps = memo("sweeps", capacity=16)
+    return sweeps.get(key, lambda: None) if key in sweeps else None
+
+
+def run_sweep(run: Path, entry: Entry, plane: str) -> Sweep:
+    bar = st.progress(0.0, text=f"Classifying every {plane} slice…")
+    result = sweep(
+        resources.classifier(run),
+        entry.scan.volume,
+        plane,
+        progress=lambda fraction: bar.progress(fraction, text=f"Classifying every {plane} slice… {fraction:.0%}"),
+    )
+    bar.empty()
+    memo("sweeps", capacity=16).put((entry.key, plane, resources.stamp(run)), result)
+    return result

@@ -1,0 +1,63 @@
+"""The sidebar on every page: which model answers, on what device, how accurate it was held out."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.checkpoint import CheckpointError
+from core.labels import display_name
+from ui import resources
+
+NOTICE = (
+    "**Assistive use only.** The model's output supports, and never replaces, clinical judgement: "
+    "the final diagnosis is the clinician's."
+)
+
+
+def render() -> None:
+    with st.sidebar:
+        runs = resources.available_runs()
+        if len(runs) > 1:
+            names = [run.name for run in runs]
+            current = resources.current_run()
+            st.selectbox(
+                "Model",
+                names,
+                index=names.index(current.name),
+                key="run:widget",
+                on_change=lambda: st.session_state.update({resources.RUN_KEY: st.session_state["run:widget"]}),
+                help="Trained runs found in the weights folder; the chosen one classifies and is evaluated.",
+            )
+        run = resources.current_run()
+        if run is not None:
+            _model_facts(run)
+        st.divider()
+        st.caption(NOTICE)
+        st.caption("Files you upload are processed in memory for this session only: never stored, never sent.")
+
+
+def _model_facts(run) -> None:
+    try:
+        info = resources.model_info(run)
+    except CheckpointError as error:
+        st.error(f"Model unavailable: {error}")
+        return
+    st.markdown(f"**Model** `{info.name}`  \n{info.architecture}, {info.img_size or '?'} px input")
+    st.caption(f"Version {info.version}")
+    st.markdown("**Classes** " + ", ".join(display_name(c) for c in info.classes))
+    try:
+        st.markdown(f"**Device** {resources.classifier(run).device_name}")
+    except CheckpointError as error:
+        st.error(f"The model cannot be loaded: {error}")
+    if info.accuracy_full is not None:
+        st.markdown("**Held-out accuracy**")
+        columns = st.columns(2)
+        columns[0].metric("full test", f"{info.accuracy_full:.1%}", help=f"{info.test_images} test images")
+        if info.accuracy_leak_free is not None:
+            columns[1].metric(
+                "leak-free",
+                f"{info.accuracy_leak_free:.1%}",
+                help=f"{info.leak_free_images} test images with no copy in the training data",
+            )
+    else:
+        st.caption("No held-out evaluation recorded for this model.")

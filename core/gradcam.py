@@ -53,6 +53,7 @@ def overlay(gray: np.ndarray, heat: np.ndarray, opacity: float = 0.45) -> np.nda
     base = np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=2).astype(np.float32)
     colours = cv2.applyColorMap(np.uint8(255 * np.clip(heat, 0, 1)), cv2.COLORMAP_JET)
     colours = cv2.cvtColor(colours, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
-    # Colour fades with the heat, so unremarkable tissue stays readable gray instead of a blue wash.
-    weight = float(np.clip(opacity, 0, 1)) * np.clip(heat, 0, 1)[..., None] ** 0.5
+    # Colour fades in linearly with the heat: unremarkable tissue stays readable gray instead of a blue wash,
+    # and the edge of the head crop (heat 0 outside, small inside) leaves no visible frame.
+    weight = float(np.clip(opacity, 0, 1)) * np.clip(heat, 0, 1)[..., None]
     return np.uint8(255 * ((1 - weight) * base + weight * colours))

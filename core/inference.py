@@ -15,6 +15,7 @@ from torch import nn
 
 from core.checkpoint import load_checkpoint
 from core.models import build_model
+from core.ood import OodGate
 from core.preprocessing import Preprocessing, normalize
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "default"
@@ -55,6 +56,10 @@ class Classifier:
         self.classes: list[str] = list(self.metadata["classes"])
         self.preprocessing = Preprocessing.from_dict(self.metadata["preprocessing"])
         self.temperature = float(self.metadata.get("calibration", {}).get("temperature", 1.0))
+        # The trust-and-safety settings fitted after training (train/safety.py); absent in older weights.
+        gate = self.metadata.get("ood")
+        self.gate = OodGate.load(weights_dir, gate["sha256"]) if gate else None
+        self.abstain_below = float(self.metadata.get("abstention", {}).get("threshold", 0.0))
         self.flip_average = flip_average
         self.device = pick_device(device)
         model = build_model(self.architecture, len(self.classes))

@@ -1,7 +1,8 @@
 """Network architectures, by name. Every model takes a 1-channel image and returns N class logits.
 
-Each entry also names the layer Grad-CAM explains (the last convolutional block), so the app never has to
-know which architecture it is serving.
+Each entry also names the layer Grad-CAM explains (the last convolutional block) and the early stages whose
+activation statistics the out-of-distribution gate reads, so the app never has to know which architecture
+it is serving.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class PretrainedWeightsUnavailable(RuntimeError):
 class Architecture:
     build: Callable[[int], nn.Module]
     cam_layer: Callable[[nn.Module], nn.Module]
+    # The first few stages, in order (each feeds the next): low-level texture and contrast statistics, which
+    # tell a photograph or a document from an MRI slice far better than the class-specific last layers do.
+    early_stages: Callable[[nn.Module], list[nn.Module]]
     imagenet_weights: str | None = None  # torchvision weights enum, e.g. "ResNet18_Weights.IMAGENET1K_V1"
 
 
@@ -82,13 +86,24 @@ def _one_channel(conv: nn.Conv2d) -> nn.Conv2d:
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "custom_cnn": Architecture(CustomCNN, lambda m: m.features[-1]),
-    "resnet18": Architecture(_resnet18, lambda m: m.layer4[-1], "ResNet18_Weights.IMAGENET1K_V1"),
+    "custom_cnn": Architecture(CustomCNN, lambda m: m.features[-1], lambda m: list(m.features[:7])),
+    "resnet18": Architecture(
+        _resnet18,
+        lambda m: m.layer4[-1],
+        lambda m: [nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool), m.layer1, m.layer2],
+        "ResNet18_Weights.IMAGENET1K_V1",
+    ),
     "efficientnet_b0": Architecture(
-        _efficientnet_b0, lambda m: m.features[-1], "EfficientNet_B0_Weights.IMAGENET1K_V1"
+        _efficientnet_b0,
+        lambda m: m.features[-1],
+        lambda m: list(m.features[:4]),
+        "EfficientNet_B0_Weights.IMAGENET1K_V1",
     ),
     "mobilenet_v3_small": Architecture(
-        _mobilenet_v3_small, lambda m: m.features[-1], "MobileNet_V3_Small_Weights.IMAGENET1K_V1"
+        _mobilenet_v3_small,
+        lambda m: m.features[-1],
+        lambda m: list(m.features[:5]),
+        "MobileNet_V3_Small_Weights.IMAGENET1K_V1",
     ),
 }
 
@@ -107,6 +122,10 @@ def build_model(name: str, num_classes: int, pretrained: bool = False) -> nn.Mod
 
 def cam_layer(name: str, model: nn.Module) -> nn.Module:
     return ARCHITECTURES[name].cam_layer(model)
+
+
+def early_stages(name: str, model: nn.Module) -> list[nn.Module]:
+    return ARCHITECTURES[name].early_stages(model)
 
 
 def _load_imagenet(model: nn.Module, weights_name: str, timeout_s: float = 30.0) -> None:

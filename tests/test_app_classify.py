@@ -25,8 +25,8 @@ def png(seed: int, label: str) -> bytes:
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch, tiny_weights):
-    serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
+def app(tmp_path, monkeypatch, answering_weights):
+    serve(monkeypatch, tmp_path / "weights", {"default": answering_weights})
     return start()
 
 
@@ -44,11 +44,11 @@ def test_landing_page_invites_an_upload(app):
     assert "Held-out accuracy" in sidebar and "Device" in sidebar and "CPU" in sidebar
 
 
-def test_one_image_gets_the_cores_answer_a_chart_and_an_overlay(app, tiny_weights):
+def test_one_image_gets_the_cores_answer_a_chart_and_an_overlay(app, answering_weights):
     data = png(7, "glioma")
     upload(app, ("slice.png", data))
     assert not app.exception
-    expected = assess(Classifier(tiny_weights, device="cpu"), [read_image(data)])[0]
+    expected = assess(Classifier(answering_weights, device="cpu"), [read_image(data)])[0]
     verdict = next(m.value for m in app.markdown if m.value.startswith("### "))
     assert verdict.startswith(f"### {display_name(expected.prediction)}")
     assert f"{expected.confidence:.1%}" in verdict

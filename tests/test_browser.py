@@ -67,7 +67,7 @@ def weights(tmp_path_factory, request) -> Path:
     if (SHIPPED / "model.safetensors").is_file():
         return SHIPPED
     root = tmp_path_factory.mktemp("browser-weights")
-    shutil.copytree(request.getfixturevalue("tiny_weights"), root / "default")
+    shutil.copytree(request.getfixturevalue("answering_weights"), root / "default")
     return root / "default"
 
 

@@ -38,8 +38,8 @@ def rows_of(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def test_folder_with_corrupt_files_gives_error_rows_not_a_crash(folder_with_bad_files, tiny_weights, capsys):
-    assert main([str(folder_with_bad_files), "--weights", str(tiny_weights), "--device", "cpu"]) == 0
+def test_folder_with_corrupt_files_gives_error_rows_not_a_crash(folder_with_bad_files, answering_weights, capsys):
+    assert main([str(folder_with_bad_files), "--weights", str(answering_weights), "--device", "cpu"]) == 0
     output = capsys.readouterr().out
     assert output.splitlines()[0] == ",".join(COLUMNS)
     rows = {Path(row["path"]).name: row for row in rows_of(output)}
@@ -59,23 +59,25 @@ def test_missing_path_is_an_error_row(tmp_path, tiny_weights, capsys):
     assert row["status"] == "error" and "No such file" in row["message"]
 
 
-def test_predictions_reproduce_the_reported_test_accuracy(synthetic_dataset, tiny_weights, tmp_path):
+def test_predictions_reproduce_the_reported_test_accuracy(synthetic_dataset, answering_weights, tmp_path):
     out = tmp_path / "out.csv"
-    main([str(synthetic_dataset / "Testing"), "--weights", str(tiny_weights), "--csv", str(out), "--device", "cpu"])
+    main(
+        [str(synthetic_dataset / "Testing"), "--weights", str(answering_weights), "--csv", str(out), "--device", "cpu"]
+    )
     rows = rows_of(out.read_text())
     accuracy = sum(Path(row["path"]).parent.name == row["prediction"] for row in rows) / len(rows)
-    metrics = json.loads((tiny_weights / "metrics.json").read_text())
+    metrics = json.loads((answering_weights / "metrics.json").read_text())
     assert accuracy == pytest.approx(metrics["test"]["full"]["accuracy"])
-    reported = {row["path"]: row for row in rows_of((tiny_weights / "predictions.csv").read_text())}
+    reported = {row["path"]: row for row in rows_of((answering_weights / "predictions.csv").read_text())}
     for row in rows:
         expected = reported[str(Path(row["path"]).relative_to(synthetic_dataset))]
         assert float(row["p_glioma"]) == pytest.approx(float(expected["p_glioma"]), abs=1e-5)
 
 
-def test_module_entry_point_writes_csv_to_stdout_and_progress_elsewhere(synthetic_dataset, tiny_weights):
+def test_module_entry_point_writes_csv_to_stdout_and_progress_elsewhere(synthetic_dataset, answering_weights):
     scan = next((synthetic_dataset / "Testing" / "notumor").iterdir())
     result = subprocess.run(
-        [sys.executable, "-m", "core.predict", str(scan), "--weights", str(tiny_weights)],
+        [sys.executable, "-m", "core.predict", str(scan), "--weights", str(answering_weights)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from core.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
 from core.models import ARCHITECTURES, build_model
 from core.preprocessing import Preprocessing
-from train import distributed, report
+from train import distributed, report, safety
 from train.augment import Augmentation
 from train.calibration import fit_temperature
 from train.dataset import prepare
@@ -246,6 +246,7 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
             leak_free,
             started,
         )
+        log(safety.summary_line(safety.fit_safety(out, data, splits, leak_free, str(device))))
         discard_state(out)
     distributed.barrier(world)
 

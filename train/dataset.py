@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.image_io import UnreadableScanError, read_image
+from core.ood import IMAGE_STATISTICS, image_statistics
 from core.preprocessing import Preprocessing
 from train.dedup import perceptual_hashes
 
@@ -44,6 +45,7 @@ class PreparedData:
     sha256: list[str]
     dhash: np.ndarray  # uint64 (N, 4): 256-bit difference hash of the head crop
     dhash_mirrored: np.ndarray  # the same for the mirrored image
+    statistics: np.ndarray  # float32 (N, len(IMAGE_STATISTICS)): the decoded image's, for the OOD gate
     unreadable: list[dict] = field(default_factory=list)  # {"path", "reason"}
 
     @property
@@ -117,12 +119,13 @@ def prepare(
         sha256=[r[1] for _, r in kept],
         dhash=np.array([r[2] for _, r in kept], dtype=np.uint64).reshape(-1, 4),
         dhash_mirrored=np.array([r[3] for _, r in kept], dtype=np.uint64).reshape(-1, 4),
+        statistics=np.array([r[4] for _, r in kept], dtype=np.float32).reshape(-1, len(IMAGE_STATISTICS)),
         unreadable=unreadable,
     )
 
 
 def _prepare_one(job: tuple[str, Preprocessing]):
-    """(uint8 image, sha256, dhash, mirrored dhash), or the reason the file cannot be read."""
+    """(uint8 image, sha256, dhash, mirrored dhash, image statistics), or why the file cannot be read."""
     path, preprocessing = job
     try:
         data = Path(path).read_bytes()
@@ -130,7 +133,7 @@ def _prepare_one(job: tuple[str, Preprocessing]):
         image = preprocessing.to_uint8(gray)
     except (UnreadableScanError, OSError, ValueError) as error:
         return str(error)
-    return (image, hashlib.sha256(data).hexdigest(), *perceptual_hashes(gray))
+    return (image, hashlib.sha256(data).hexdigest(), *perceptual_hashes(gray), image_statistics(gray))
 
 
 def _first_per_class(files: list[IndexedFile], limit: int) -> list[IndexedFile]:

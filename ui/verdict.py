@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.assessment import Assessment
+from core.assessment import NOT_MRI, OK, UNCERTAIN, Assessment
 from core.labels import display_name, tumour_probability
-
-OK, UNCERTAIN, NOT_MRI = "ok", "uncertain", "not_mri"
 
 
 def show(assessment: Assessment) -> None:

@@ -1,0 +1,125 @@
+"""Abstention and the "not a brain MRI" gate: the rules, their storage, and the answers they produce."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from core.assessment import NOT_MRI, OK, UNCERTAIN, assess
+from core.checkpoint import CheckpointError, read_metadata, write_json_atomic
+from core.inference import Classifier
+from core.ood import GATE_FILE, OodGate, fit_gate
+from core.scan_io import load_scan
+from train import safety
+from train.abstention import choose_threshold, selective_summary
+from train.non_mri import non_mri_images
+
+
+def test_threshold_is_the_lowest_meeting_the_target_risk():
+    confidence = np.array([0.99, 0.95, 0.9, 0.8, 0.7, 0.6])
+    correct = np.array([True, True, True, False, True, False])
+    assert choose_threshold(confidence, correct, target_risk=0.0) == 0.9
+    assert choose_threshold(confidence, correct, target_risk=0.25) == 0.7  # 1 error in 5
+    assert choose_threshold(confidence, correct, target_risk=0.5) == 0.6
+    assert choose_threshold(confidence, ~correct | True, target_risk=0.0) == 0.6  # all right: answer all
+    assert choose_threshold(confidence, np.zeros(6, bool), target_risk=0.1) == 1.0  # never good enough
+
+
+def test_ties_at_the_threshold_are_answered_together():
+    confidence = np.array([0.9, 0.8, 0.8, 0.8])
+    correct = np.array([True, True, False, True])
+    # Cutting inside the tie would promise a risk the rule cannot deliver: all three 0.8s go together.
+    assert choose_threshold(confidence, correct, target_risk=0.0) == 0.9
+
+
+def test_selective_summary_counts():
+    summary = selective_summary(np.array([0.9, 0.8, 0.4]), np.array([True, False, False]), threshold=0.5)
+    assert summary == {
+        "n": 3,
+        "answered": 2,
+        "coverage": pytest.approx(2 / 3),
+        "accuracy": 0.5,
+        "errors_answered": 1,
+        "errors_referred": 1,
+    }
+
+
+def test_gate_rejects_far_signatures_and_survives_a_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    train, validation = rng.normal(size=(400, 12)), rng.normal(size=(200, 12))
+    gate = fit_gate(train, validation, percentile=99.5)
+    assert gate.rejects(validation).mean() <= 0.01
+    assert gate.rejects(rng.normal(loc=6.0, size=(50, 12))).all()
+    sha256 = gate.save(tmp_path)
+    loaded = OodGate.load(tmp_path, sha256)
+    assert np.array_equal(loaded.scores(validation), gate.scores(validation))
+    assert loaded.scores(validation[:1]).shape == (1,)
+    with pytest.raises(CheckpointError, match="does not match the sha256"):
+        OodGate.load(tmp_path, "0" * 64)
+
+
+def test_training_writes_the_safety_settings_and_their_measurements(tiny_weights):
+    metadata = read_metadata(tiny_weights)
+    assert 0.0 <= metadata["abstention"]["threshold"] <= 1.0 and "validation" in metadata["abstention"]["rule"]
+    assert (tiny_weights / GATE_FILE).is_file() and len(metadata["ood"]["sha256"]) == 64
+    metrics = json.loads((tiny_weights / "metrics.json").read_text())
+    non_mri = metrics["ood"]["non_mri"]
+    assert non_mri["n"] == len(non_mri_images()) and non_mri["rejected"] + len(non_mri["accepted"]) == non_mri["n"]
+    assert metrics["ood"]["test_full_false_rejection"]["n"] == metrics["test"]["full"]["n"]
+    for subset in ("validation", "test_full", "test_leak_free"):
+        assert metrics["abstention"][subset]["n"] > 0
+        assert len(metrics["abstention"][f"{subset}_tradeoff"]) > 1
+
+
+def test_blank_and_noise_are_not_mri_and_get_no_class(tiny_weights):
+    classifier = Classifier(tiny_weights, device="cpu")
+    blank, noise = np.zeros((200, 200), np.float32), np.random.default_rng(1).random((200, 200), np.float32)
+    for answer in assess(classifier, [blank, noise]):
+        assert answer.status == NOT_MRI and answer.prediction == "" and "no class is given" in answer.message
+        assert sum(answer.probabilities.values()) == pytest.approx(1.0)  # still there, on demand
+
+
+def test_low_confidence_is_uncertain_with_the_threshold_in_the_message(tmp_path, answering_weights, synthetic_dataset):
+    strict = tmp_path / "strict"
+    shutil.copytree(answering_weights, strict)
+    metadata = read_metadata(strict)
+    write_json_atomic(strict / "metadata.json", {**metadata, "abstention": {"threshold": 0.999}})
+    scan = sorted((synthetic_dataset / "Testing" / "glioma").iterdir())[0]
+    gray = load_scan(scan.read_bytes(), scan.name).render()
+    (answer,) = assess(Classifier(strict, device="cpu"), [gray])
+    assert answer.status == UNCERTAIN and answer.prediction == "" and "99.9%" in answer.message
+    (answer,) = assess(Classifier(answering_weights, device="cpu"), [gray])
+    assert answer.status == OK and answer.prediction
+
+
+def test_a_damaged_gate_file_is_a_clear_error(tmp_path, tiny_weights):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_weights, damaged)
+    (damaged / GATE_FILE).write_bytes((damaged / GATE_FILE).read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(CheckpointError, match=r"ood\.safetensors does not match"):
+        Classifier(damaged, device="cpu")
+
+
+def test_refitting_existing_weights_keeps_the_weights_and_their_hash(tmp_path, tiny_weights, synthetic_dataset):
+    refit = tmp_path / "refit"
+    shutil.copytree(tiny_weights, refit)
+    before = read_metadata(refit)
+    assert safety.main(["--weights", str(refit), "--data", str(synthetic_dataset), "--workers", "1"]) == 0
+    after = read_metadata(refit)
+    assert after["weights_sha256"] == before["weights_sha256"]
+    assert after["ood"]["threshold"] == pytest.approx(before["ood"]["threshold"])
+    Classifier(refit, device="cpu")  # loads: every recorded hash matches
+
+
+def test_refitting_refuses_data_that_differs_from_the_run(tmp_path, tiny_weights, synthetic_dataset, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_dataset, data)
+    victim = sorted((data / "Training" / "glioma").glob("*.png"))[0]
+    victim.write_bytes(load_png_of_noise())
+    assert safety.main(["--weights", str(tiny_weights), "--data", str(data), "--workers", "1"]) == 2
+    assert "differ from the run's manifest" in capsys.readouterr().err
+
+
+def load_png_of_noise() -> bytes:
+    return non_mri_images()[-1][1]

@@ -1,0 +1,158 @@
+"""Fit what lets a trained model say "I don't know": the abstention threshold and the "not a brain MRI" gate.
+
+  python -m train.safety --weights weights/default --data ../shared/data/brain-tumor-mri
+
+Runs at the end of every `python -m train`, and standalone on existing weights: it reads the run's split
+manifest, so it uses exactly the run's training, validation and test images. Both settings are chosen on
+validation only; the test set and a set of non-MRI pictures (train/non_mri.py) measure them. Writes
+`ood.safetensors`, adds "abstention" and "ood" to metadata.json (the weights' hash is untouched) and to
+metrics.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from core.assessment import NOT_MRI, assess
+from core.checkpoint import read_metadata, write_json_atomic
+from core.inference import Classifier
+from core.ood import fit_gate, stage_statistics
+from core.scan_io import load_scan
+from train.abstention import choose_threshold, selective_summary, tradeoff
+from train.dataset import PreparedData, prepare
+from train.non_mri import non_mri_images
+from train.splits import TEST, TRAIN, VAL
+
+TARGET_RISK = 0.01  # stated classes may be wrong at most 1 time in 100 on validation
+GATE_PERCENTILE = 99.5  # of validation MRI scores: at most ~0.5 % of real scans refused
+
+
+def fit_safety(
+    weights_dir: str | Path, data: PreparedData, splits: np.ndarray, leak_free: np.ndarray, device: str | None = None
+) -> dict:
+    """Fit, store and measure both settings; returns what was added to metrics.json."""
+    weights_dir = Path(weights_dir)
+    classifier = Classifier(weights_dir, device=device)
+    train, val, test = (np.nonzero(splits == name)[0] for name in (TRAIN, VAL, TEST))
+
+    val_probabilities = classifier.probabilities(data.images[val])
+    val_correct = val_probabilities.argmax(1) == data.labels[val]
+    threshold = choose_threshold(val_probabilities.max(1), val_correct, TARGET_RISK)
+
+    def signature(index: np.ndarray) -> np.ndarray:
+        return np.concatenate([data.statistics[index], stage_statistics(classifier, data.images[index])], 1)
+
+    gate = fit_gate(signature(train), signature(val), GATE_PERCENTILE)
+    metadata = read_metadata(weights_dir)
+    metadata["abstention"] = {
+        "threshold": threshold,
+        "rule": (
+            f"lowest calibrated confidence at which validation answers are wrong at most {TARGET_RISK:.0%} of the time"
+        ),
+    }
+    metadata["ood"] = {
+        "file": "ood.safetensors",
+        "sha256": gate.save(weights_dir),
+        "threshold": gate.threshold,
+        "rule": f"Gaussian-mixture score above the {GATE_PERCENTILE}th percentile of validation MRI",
+    }
+    write_json_atomic(weights_dir / "metadata.json", metadata)
+
+    classifier = Classifier(weights_dir, device=device)  # as the app and the CLI will load it
+    sections = {
+        "abstention": _abstention_report(classifier, data, val, test, leak_free, metadata["abstention"]),
+        "ood": _gate_report(classifier, data, val, test, leak_free, metadata["ood"]),
+    }
+    metrics_path = weights_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    write_json_atomic(metrics_path, {**metrics, **sections})
+    return sections
+
+
+def _abstention_report(classifier, data, val, test, leak_free, setting) -> dict:
+    report = {**setting, "target_risk": TARGET_RISK}
+    clean = test[leak_free[test]]
+    for name, index in (("validation", val), ("test_full", test), ("test_leak_free", clean)):
+        probabilities = classifier.probabilities(data.images[index])
+        correct = probabilities.argmax(1) == data.labels[index]
+        report[name] = selective_summary(probabilities.max(1), correct, setting["threshold"])
+        report[f"{name}_tradeoff"] = tradeoff(probabilities.max(1), correct)
+    return report
+
+
+def _gate_report(classifier, data, val, test, leak_free, setting) -> dict:
+    """False rejections of real MRI (validation, test) and rejections of the non-MRI set, through `assess`."""
+    report = dict(setting)
+    clean = test[leak_free[test]]
+    for name, index in (("validation", val), ("test_full", test), ("test_leak_free", clean)):
+        signature = np.concatenate([data.statistics[index], stage_statistics(classifier, data.images[index])], 1)
+        rejected = classifier.gate.rejects(signature) if len(index) else np.zeros(0, bool)
+        report[f"{name}_false_rejection"] = {
+            "n": len(index),
+            "rejected": int(rejected.sum()),
+            "rate": float(rejected.mean()) if len(index) else None,
+        }
+    pictures = non_mri_images()
+    answers = assess(classifier, [load_scan(png, name).render() for name, png in pictures])
+    accepted = [name for (name, _), answer in zip(pictures, answers, strict=True) if answer.status != NOT_MRI]
+    report["non_mri"] = {
+        "n": len(pictures),
+        "rejected": len(pictures) - len(accepted),
+        "rate": (len(pictures) - len(accepted)) / len(pictures),
+        "accepted": accepted,
+    }
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.safety", description=__doc__.split("\n")[0])
+    parser.add_argument("--weights", required=True, help="a weights folder written by python -m train")
+    parser.add_argument("--data", required=True, help="the data folder the run was trained on")
+    parser.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
+    args = parser.parse_args(argv)
+
+    weights = Path(args.weights)
+    with open(weights / "split_manifest.csv", newline="") as handle:
+        manifest = {row["path"]: row for row in csv.DictReader(handle)}
+    preprocessing = Classifier(weights, device="cpu").preprocessing
+    data = prepare(args.data, preprocessing, workers=args.workers)
+    rows = [manifest.get(f.relative) for f in data.files]
+    changed = [
+        f.relative
+        for f, row, digest in zip(data.files, rows, data.sha256, strict=True)
+        if row and row["sha256"] != digest
+    ]
+    if changed:
+        print(f"error: {len(changed)} files differ from the run's manifest, e.g. {changed[0]}", file=sys.stderr)
+        return 2
+    splits = np.array([row["split"] if row else "" for row in rows])
+    leak_free = np.array([bool(row and row["leak_free"] in ("1", "True", "true")) for row in rows])
+    sections = fit_safety(weights, data, splits, leak_free, args.device)
+    print(summary_line(sections))
+    return 0
+
+
+def summary_line(sections: dict) -> str:
+    abstention, gate = sections["abstention"], sections["ood"]
+    test, refused = abstention["test_full"], gate["test_full_false_rejection"]
+    return (
+        f"abstention below {abstention['threshold']:.3f}: test coverage {_percent(test['coverage'])}, "
+        f"accuracy when answered {_percent(test['accuracy'])}; gate: non-MRI rejected "
+        f"{_percent(gate['non_mri']['rate'])} ({gate['non_mri']['rejected']}/{gate['non_mri']['n']}), "
+        f"test MRI refused {_percent(refused['rate'])} ({refused['rejected']}/{refused['n']})"
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -55,14 +55,19 @@ def test_evaluation_page_renders_without_optional_artifacts(tmp_path, monkeypatc
     assert len(at.get("plotly_chart")) == 2  # the confusion matrices still come from metrics.json
 
 
-def test_abstention_record_is_listed_when_present(tmp_path, monkeypatch, tiny_weights, tiny_report):
-    root = serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
-    report = {**tiny_report, "abstention": {"threshold": 0.8, "test": {"full": {"coverage": 0.9, "risk": 0.01}}}}
-    (root / "default" / "metrics.json").write_text(json.dumps(report))
+def test_abstention_and_gate_measurements_are_shown(tmp_path, monkeypatch, tiny_weights):
+    serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
     at = start("pages/evaluation.py")
     assert not at.exception
-    listed = next(frame.value for frame in at.dataframe if "key" in frame.value.columns)
-    assert list(listed["key"]) == ["threshold", "test.full.coverage", "test.full.risk"]
+    metrics = json.loads((tiny_weights / "metrics.json").read_text())
+    shown = texts(at)
+    assert f"no class below {metrics['abstention']['threshold']:.1%} calibrated confidence" in shown
+    non_mri = metrics["ood"]["non_mri"]
+    assert f"non-MRI pictures refused {non_mri['rejected']} of {non_mri['n']}" in shown
+    abstention = next(frame.value for frame in at.dataframe if "accuracy when answered" in frame.value.columns)
+    assert list(abstention["images"]) == ["Validation", "Full test", "Leak-free test"]
+    gate = next(frame.value for frame in at.dataframe if "refused as not MRI" in frame.value.columns)
+    assert list(gate["real MRI"]) == ["Validation", "Full test", "Leak-free test"]
 
 
 def test_two_runs_can_be_chosen_and_compared(tmp_path, monkeypatch, tiny_weights):

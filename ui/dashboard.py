@@ -127,8 +127,20 @@ def risk_coverage(run: Run) -> None:
     st.caption("Error rate among answered images — " + "; ".join(summary) + ".")
     abstention = (run.metrics or {}).get("abstention")
     if abstention:
-        st.markdown("**Abstention recorded in this run's report**")
-        st.dataframe(_flatten(abstention), hide_index=True)
+        st.markdown(
+            f"**The product's abstention: no class below {abstention['threshold']:.1%} calibrated confidence** "
+            f"({abstention.get('rule', 'rule not recorded')})"
+        )
+        st.dataframe(_abstention_table(abstention), hide_index=True)
+    gate = (run.metrics or {}).get("ood")
+    if gate:
+        non_mri = gate["non_mri"]
+        st.markdown(
+            f'**"Not a brain MRI" gate** ({gate.get("rule", "rule not recorded")}): non-MRI pictures refused '
+            f"{non_mri['rejected']} of {non_mri['n']} ({non_mri['rate']:.1%})"
+            + (f"; accepted: {', '.join(non_mri['accepted'])}" if non_mri["accepted"] else "")
+        )
+        st.dataframe(_gate_table(gate), hide_index=True)
 
 
 def training(run: Run) -> None:
@@ -231,15 +243,35 @@ def comparison(runs: list[Run]) -> None:
         st.dataframe(differing)
 
 
-def _flatten(values: dict, prefix: str = "") -> pd.DataFrame:
-    """Nested JSON -> (key, value) rows: shows whatever shape the abstention record has."""
+_SAFETY_SUBSETS = {"validation": "Validation", "test_full": "Full test", "test_leak_free": "Leak-free test"}
+
+
+def _abstention_table(abstention: dict) -> pd.DataFrame:
     rows = []
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows.extend(_flatten(value, name + ".").to_dict("records"))
-        elif isinstance(value, list):
-            rows.append({"key": name, "value": f"list of {len(value)}"})
-        else:
-            rows.append({"key": name, "value": str(value)})
-    return pd.DataFrame(rows, columns=["key", "value"])
+    for key, label in _SAFETY_SUBSETS.items():
+        if key in abstention:
+            result = abstention[key]
+            rows.append(
+                {
+                    "images": label,
+                    "answered": f"{result['answered']} of {result['n']} ({result['coverage']:.1%})",
+                    "accuracy when answered": "n/a" if result["accuracy"] is None else f"{result['accuracy']:.2%}",
+                    "errors answered": result["errors_answered"],
+                    "errors referred": result["errors_referred"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _gate_table(gate: dict) -> pd.DataFrame:
+    rows = []
+    for key, label in _SAFETY_SUBSETS.items():
+        result = gate.get(f"{key}_false_rejection")
+        if result and result["n"]:
+            rows.append(
+                {
+                    "real MRI": label,
+                    "refused as not MRI": f"{result['rejected']} of {result['n']} ({result['rate']:.2%})",
+                }
+            )
+    return pd.DataFrame(rows)

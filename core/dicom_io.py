@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import warnings
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,13 +21,24 @@ import pydicom
 from pydicom import config as pydicom_config
 from pydicom.dataset import FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.filereader import read_dataset
+from pydicom.pixels import get_decoder
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
-from core.image_io import UnreadableScanError
+from core.image_io import UnreadableScanError, check_picture_size
 
 # Frames × rows × columns. A stack of a few hundred 512×512 slices fits; a crafted header that declares a
 # gigantic volume is refused before its pixel data is decoded.
 MAX_VOXELS = 64_000_000
+# A deflated dataset is inflated whole before anything in it can be checked, and a few kB of deflate can
+# expand to gigabytes. Room for 16-bit pixel data at the voxel limit (MR stores 16 bits a pixel) and tags.
+MAX_INFLATED_BYTES = MAX_VOXELS * 2 + 16_000_000
 PREAMBLE = 128
 MAGIC = b"DICM"
 
@@ -96,8 +109,8 @@ def read_dicom(data: bytes, force: bool = False) -> DicomScan:
     dataset = _parse(data, force)
     if "PixelData" not in dataset and "FloatPixelData" not in dataset and "DoubleFloatPixelData" not in dataset:
         raise UnreadableScanError("This DICOM file holds no image (it has no pixel data).")
-    rows, columns = int(dataset.get("Rows", 0) or 0), int(dataset.get("Columns", 0) or 0)
-    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    rows, columns = _count(dataset, "Rows", 0), _count(dataset, "Columns", 0)
+    frames = max(1, _count(dataset, "NumberOfFrames", 1))
     if rows < 1 or columns < 1:
         raise UnreadableScanError("This DICOM file declares an image without rows or columns.")
     if rows * columns * frames > MAX_VOXELS:
@@ -105,21 +118,24 @@ def read_dicom(data: bytes, force: bool = False) -> DicomScan:
             f"This DICOM file declares {frames} frame(s) of {rows}×{columns} pixels, more than the "
             f"{MAX_VOXELS:,}-pixel limit."
         )
+    check_picture_size(columns, rows)
     transfer_syntax = _transfer_syntax_name(dataset)
+    if not _can_decode(dataset.file_meta.TransferSyntaxUID):
+        raise UnreadableScanError(
+            f"This DICOM file's pixel data is compressed as {transfer_syntax}, which this installation cannot "
+            "decode. Export the series uncompressed, or as PNG."
+        )
     try:
         pixels = dataset.pixel_array
-    except (NotImplementedError, RuntimeError) as error:
-        if "handler" in str(error).lower() or "plugin" in str(error).lower():
-            raise UnreadableScanError(
-                f"This DICOM file's pixel data is compressed ({transfer_syntax}); this installation has no "
-                "decoder for it. Export the series uncompressed, or as PNG."
-            ) from None
-        raise UnreadableScanError(f"The DICOM pixel data could not be decoded ({type(error).__name__}).") from None
+    except MemoryError:
+        raise  # not damage: the caller says the file is too large for this machine
     except Exception as error:  # pydicom raises many types for damaged data; none of their texts are shown
-        raise UnreadableScanError(f"The DICOM pixel data is damaged ({type(error).__name__}).") from None
+        raise UnreadableScanError(
+            f"The DICOM pixel data ({transfer_syntax}) is damaged and cannot be decoded ({type(error).__name__})."
+        ) from None
 
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
-    samples = int(dataset.get("SamplesPerPixel", 1) or 1)
+    samples = max(1, _count(dataset, "SamplesPerPixel", 1))
     values = _to_gray_frames(dataset, pixels, frames, samples, photometric)
     values = _rescale(dataset, values)
     if not np.isfinite(values).all():
@@ -165,16 +181,54 @@ def _parse(data: bytes, force: bool) -> pydicom.Dataset:
     if not data:
         raise UnreadableScanError("The file is empty.")
     try:
-        dataset = pydicom.dcmread(io.BytesIO(data), force=force)
+        dataset = _read_deflated(data) or pydicom.dcmread(io.BytesIO(data), force=force)
         # Reading is lazy; touch the elements now so damage is reported here, as a clear message.
         for _ in dataset.iterall():
             pass
+    except UnreadableScanError:
+        raise
     except InvalidDicomError:
         raise UnreadableScanError("Not a DICOM file.") from None
     except Exception as error:
         raise UnreadableScanError(f"The DICOM file is damaged or truncated ({type(error).__name__}).") from None
     _assume_transfer_syntax(dataset)
     return dataset
+
+
+def _read_deflated(data: bytes) -> pydicom.Dataset | None:
+    """A file in the deflated transfer syntax, inflated here with a bound (pydicom inflates without one);
+    None for any other file."""
+    if not has_dicom_magic(data):
+        return None  # deflate needs file meta, which only the standard file format has
+    stream = io.BytesIO(data)
+    stream.seek(PREAMBLE + len(MAGIC))
+    try:
+        meta = FileMetaDataset(read_dataset(stream, False, True, stop_when=lambda tag, vr, length: tag.group != 2))
+        deflated = meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+    except Exception:
+        return None  # pydicom's own reader reports the damage
+    if not deflated:
+        return None
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        inflated = inflater.decompress(data[stream.tell() :], MAX_INFLATED_BYTES)
+    except zlib.error:
+        raise UnreadableScanError(
+            "This DICOM file is compressed (deflated), and its compressed data is damaged."
+        ) from None
+    if inflater.unconsumed_tail:
+        raise UnreadableScanError(f"The compressed DICOM file expands to more than {MAX_INFLATED_BYTES:,} bytes.")
+    dataset = read_dataset(io.BytesIO(inflated), False, True)
+    dataset.file_meta = meta
+    return dataset
+
+
+def _can_decode(transfer_syntax) -> bool:
+    """Whether an installed plugin decodes this transfer syntax (JPEG-LS, for one, needs pylibjpeg or GDCM)."""
+    try:
+        return bool(get_decoder(UID(str(transfer_syntax))).is_available)
+    except Exception:  # NotImplementedError: a transfer syntax pydicom knows no decoder for (private, invalid)
+        return False
 
 
 def _assume_transfer_syntax(dataset) -> None:
@@ -217,6 +271,15 @@ def _rescale(dataset, values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _count(dataset, keyword: str, default: int) -> int:
+    """An integer tag (Rows, NumberOfFrames, ...); a value that is not a number is damage, said as such."""
+    value = dataset.get(keyword, default)
+    try:
+        return int(value if value not in (None, "") else default)
+    except (TypeError, ValueError):
+        raise UnreadableScanError(f"This DICOM file's {keyword} is not a number; the file is damaged.") from None
+
+
 def _lookup(dataset, keyword: str, sequence: str, frame: int = 0):
     """A tag at the top level; else in the frame's functional group; else in the shared functional group
     (where enhanced multi-frame files keep rescale and window values)."""
@@ -247,6 +310,13 @@ def _first_number(value) -> float | None:
 
 
 def _transfer_syntax_name(dataset) -> str:
+    """The transfer syntax's name ("JPEG-LS Lossless Image Compression"); for one pydicom does not know, its
+    UID, if it is a UID (the field is free text in a crafted file, and the name goes into messages)."""
     meta = getattr(dataset, "file_meta", None)
     uid = meta.get("TransferSyntaxUID") if meta is not None else None
-    return getattr(uid, "name", None) or str(uid or "implicit VR little endian")
+    if uid is None:
+        return "implicit VR little endian"
+    name = str(getattr(uid, "name", "") or uid)
+    if name == str(uid) and not re.fullmatch(r"[0-9.]{1,64}", name):
+        return "an unrecognised transfer syntax"
+    return name

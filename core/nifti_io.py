@@ -17,7 +17,7 @@ import cv2
 import nibabel as nib
 import numpy as np
 
-from core.image_io import UnreadableScanError
+from core.image_io import MAX_SIDE, MIN_SIDE, UnreadableScanError
 
 PLANES = ("axial", "coronal", "sagittal")
 # Voxel index axis that a plane's slices run along, in RAS+ order (x: left→right, y: posterior→anterior,
@@ -29,6 +29,9 @@ MAX_DECOMPRESSED_BYTES = MAX_VOXELS * 8 + 1_000_000
 GZIP_MAGIC = b"\x1f\x8b"
 _HEADER_SIZES = {348: "NIfTI-1", 540: "NIfTI-2"}
 MIN_SLICE_SIDE = 8  # a plane whose slices are thinner than this is not a picture (e.g. a single-slice file)
+# Thick 2-D acquisitions reach 6 mm slices at 0.4 mm in-plane (15:1). Beyond this, the header is wrong, and
+# following it would stretch a slice of a few voxels into a picture thousands of pixels long.
+MAX_ANISOTROPY = 25.0
 
 
 @dataclass(frozen=True, repr=False)
@@ -121,6 +124,11 @@ def read_nifti(data: bytes) -> NiftiVolume:
         raise UnreadableScanError(f"The NIfTI file holds no image (shape {shape}).")
     if int(np.prod(shape[:3], dtype=np.int64)) > MAX_VOXELS:
         raise UnreadableScanError(f"The volume has {shape} voxels, more than the {MAX_VOXELS:,}-voxel limit.")
+    if max(shape[:3]) > MAX_SIDE:  # every axis is a side of some plane's slices
+        raise UnreadableScanError(
+            f"The volume is {'×'.join(map(str, shape[:3]))} voxels: a side longer than {MAX_SIDE:,} voxels is "
+            "not a scan."
+        )
     notes = []
     if len(shape) >= 3:
         image, oriented = _canonical(image)
@@ -130,10 +138,23 @@ def read_nifti(data: bytes) -> NiftiVolume:
         notes.append(f"the file holds {int(np.prod(shape[3:]))} volumes; the first is shown")
     try:
         volume = np.asanyarray(image.dataobj[_first_volume(shape)], dtype=np.float32)
+    except MemoryError:
+        raise  # not damage: the caller says the file is too large for this machine
     except Exception as error:
         raise UnreadableScanError(f"The NIfTI voxel data is damaged or truncated ({type(error).__name__}).") from None
     volume = volume.reshape(volume.shape + (1,) * (3 - volume.ndim))
-    return NiftiVolume(data=normalize_intensity(volume), zooms=_voxel_sizes(image.affine), note="; ".join(notes))
+    if not _has_a_picture(volume.shape):
+        size = "×".join(str(n) for n in volume.shape)
+        raise UnreadableScanError(
+            f"The volume is {size} voxels: too small to be a scan (a brain MRI slice is at least {MIN_SIDE} "
+            "pixels a side)."
+        )
+    zooms = _voxel_sizes(image.affine)
+    if max(zooms) > MAX_ANISOTROPY * min(zooms):
+        stated = " × ".join(f"{v:.3g}" for v in zooms)
+        notes.append(f"the file's voxel sizes ({stated} mm) are implausible, so voxels are drawn square")
+        zooms = (1.0, 1.0, 1.0)
+    return NiftiVolume(data=normalize_intensity(volume), zooms=zooms, note="; ".join(notes))
 
 
 def normalize_intensity(volume: np.ndarray) -> np.ndarray:
@@ -149,6 +170,11 @@ def normalize_intensity(volume: np.ndarray) -> np.ndarray:
     if high <= low:
         return np.zeros_like(volume)
     return np.clip((volume - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def _has_a_picture(shape: tuple[int, ...]) -> bool:
+    """Some plane's slices are at least MIN_SIDE voxels on both sides (a single 2-D slice counts)."""
+    return any(min(side for axis, side in enumerate(shape) if axis != cut) >= MIN_SIDE for cut in range(3))
 
 
 def _canonical(image) -> tuple[nib.Nifti1Image, bool]:
@@ -183,6 +209,8 @@ def _square_pixels(picture: np.ndarray, row_mm: float, column_mm: float) -> np.n
     if abs(row_mm - column_mm) <= 0.01 * min(row_mm, column_mm):
         return picture
     unit = min(row_mm, column_mm)
-    height = max(1, round(picture.shape[0] * row_mm / unit))
-    width = max(1, round(picture.shape[1] * column_mm / unit))
+    height, width = picture.shape[0] * row_mm / unit, picture.shape[1] * column_mm / unit
+    # Implausible voxel sizes (a header that says 1 mm by 10 km) would stretch a slice without bound.
+    shrink = max(1.0, max(height, width) / MAX_SIDE)
+    height, width = max(1, round(height / shrink)), max(1, round(width / shrink))
     return cv2.resize(picture, (width, height), interpolation=cv2.INTER_LINEAR)

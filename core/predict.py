@@ -1,6 +1,7 @@
 """Batch prediction: `python -m core.predict PATH [PATH ...] [--weights DIR] [--csv FILE]`.
 
-Files and folders (recursive). One CSV row per file; a file that cannot be read is a row with status
+Files and folders (recursive), read by content like the app reads uploads: images, DICOM (its middle frame)
+and NIfTI (its middle axial slice). One CSV row per file; a file that cannot be read is a row with status
 `error` and the reason, never a crash. The CSV goes to stdout unless --csv names a file; progress to stderr.
 """
 
@@ -18,8 +19,9 @@ from tqdm import tqdm
 
 from core.assessment import Assessment, assess
 from core.checkpoint import CheckpointError
-from core.image_io import UnreadableScanError, read_image
+from core.image_io import UnreadableScanError
 from core.inference import DEFAULT_WEIGHTS, Classifier
+from core.scan_io import load_scan
 
 BATCH_SIZE = 32
 
@@ -37,13 +39,27 @@ def classify_files(classifier: Classifier, paths: Iterable[Path]) -> Iterator[Re
     pending: list[tuple[str, np.ndarray | None, str]] = []
     for path in paths:
         try:
-            pending.append((str(path), read_image(path), ""))
-        except (UnreadableScanError, OSError, ValueError) as error:
-            pending.append((str(path), None, str(error) or type(error).__name__))
+            pending.append((str(path), read_picture(Path(path)), ""))
+        except (UnreadableScanError, OSError, MemoryError) as error:
+            pending.append((str(path), None, error_message(error)))
         if len(pending) == BATCH_SIZE:
             yield from _assess_batch(classifier, pending)
             pending = []
     yield from _assess_batch(classifier, pending)
+
+
+def read_picture(path: Path) -> np.ndarray:
+    """The picture of a file that gets classified: the one the app shows first (`Scan.default_view`)."""
+    return load_scan(path.read_bytes(), path.name).render()
+
+
+def error_message(error: Exception) -> str:
+    """Why a file has no answer, for the CSV's message column (the path is in its own column)."""
+    if isinstance(error, MemoryError):
+        return "The file is too large to decode on this machine."
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__  # "No such file or directory", "Is a directory", ...
+    return str(error)
 
 
 def _assess_batch(classifier: Classifier, pending: list[tuple[str, np.ndarray | None, str]]) -> list[Result]:

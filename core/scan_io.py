@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.dicom_io import DicomScan, Window, has_dicom_magic, read_dicom
-from core.image_io import UnreadableScanError, read_image
+from core.file_kinds import describe_kind
+from core.image_io import UnreadableScanError, UnsupportedFormatError, decode_image
 from core.nifti_io import NiftiVolume, has_nifti_header, is_gzip, read_nifti
 
 IMAGE, DICOM, NIFTI = "image", "dicom", "nifti"
@@ -37,7 +38,8 @@ class View:
 class Scan:
     name: str
     kind: str  # IMAGE, DICOM or NIFTI
-    image: np.ndarray | None = None  # IMAGE: float32 (H, W) in [0, 1]
+    image: np.ndarray | None = None  # IMAGE: float32 (H, W) in [0, 1], the file's first frame
+    image_frames: int = 1  # IMAGE: frames in the file (animated GIF, multi-page TIFF); only the first is read
     dicom: DicomScan | None = None
     volume: NiftiVolume | None = None
 
@@ -68,6 +70,8 @@ class Scan:
         if self.kind == NIFTI:
             index = self.volume.middle(view.plane) if view.index is None else view.index
             return f"{view.plane} slice {index + 1} of {self.volume.slice_count(view.plane)}"
+        if self.kind == IMAGE and self.image_frames > 1:
+            return f"frame 1 of {self.image_frames}"
         return ""
 
     def facts(self) -> dict[str, str]:
@@ -97,7 +101,12 @@ class Scan:
                 facts["note"] = self.volume.note
             return facts
         height, width = self.image.shape
-        return {"format": "image", "size": f"{width}×{height} px"}
+        facts = {"format": "image", "size": f"{width}×{height} px"}
+        if self.image_frames > 1:
+            # Later frames of an animation or pages of a TIFF can be anything (another slice, a report page):
+            # one picture per file is read, and the user is told which.
+            facts["note"] = f"the file holds {self.image_frames} frames (pages); only the first is read"
+        return facts
 
     def __repr__(self) -> str:
         return f"Scan({self.name!r}, kind={self.kind!r})"
@@ -113,14 +122,23 @@ def load_scan(data: bytes, name: str = "") -> Scan:
     if is_gzip(data) or has_nifti_header(data):
         return Scan(name, NIFTI, volume=read_nifti(data))
     try:
-        return Scan(name, IMAGE, image=read_image(data))
-    except UnreadableScanError as error:
-        if "Not an image format" not in str(error):
-            raise  # PIL recognised the format and found the file damaged: that is the message to show
+        decoded = decode_image(data)
+        return Scan(name, IMAGE, image=decoded.pixels, image_frames=decoded.frame_count)
+    except UnsupportedFormatError:
+        pass  # any other UnreadableScanError means PIL recognised the format and found the file damaged
     # DICOM written without the preamble (older or raw datasets): recognised by its first tag's group.
     if _plausible_raw_dicom(data):
         return Scan(name, DICOM, dicom=read_dicom(data, force=True))
-    raise UnreadableScanError(f"Not a format this app can read. It reads {FORMATS}.")
+    raise UnsupportedFormatError(unsupported_message(data))
+
+
+def unsupported_message(data: bytes) -> str:
+    """ "This is a PDF document, not an image. ..." when the bytes say what they are, else the formats read."""
+    kind = describe_kind(data)
+    if kind is None:
+        return f"Not a format this app can read. It reads {FORMATS}."
+    what, advice = kind
+    return " ".join(part for part in (f"This is {what}, not an image.", advice, f"This app reads {FORMATS}.") if part)
 
 
 def _plausible_raw_dicom(data: bytes) -> bool:

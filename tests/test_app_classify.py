@@ -74,7 +74,7 @@ def test_a_batch_with_a_bad_file_keeps_working(app):
     assert [b.label for b in app.get("download_button")][:1] == ["Download table (CSV)"]
     assert by_label(app.selectbox, "Show in detail").options[1] == "2. notes.txt"  # upload order
     by_label(app.selectbox, "Show in detail").select_index(1).run()
-    assert "Not a format this app can read" in app.error[0].value
+    assert "This is a text file, not an image" in app.error[0].value
 
 
 def test_table_filters_and_sorts(app):

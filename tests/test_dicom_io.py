@@ -14,6 +14,11 @@ def ramp(height=48, width=40, top=4000) -> np.ndarray:
     return np.linspace(0, top, height * width).reshape(height, width).astype(np.uint16)
 
 
+def blocks(values: np.ndarray, side: int = 8) -> np.ndarray:
+    """Each value as a side × side block: a few test values in an image large enough to be a scan."""
+    return np.kron(values, np.ones((side, side), values.dtype))
+
+
 def test_window_tags_are_the_default_window():
     scan = read_dicom(dicom_bytes(ramp(), window=(1000, 800)))
     assert scan.window == Window(1000.0, 800.0, "file")
@@ -48,14 +53,14 @@ def test_user_window_overrides_the_file():
 
 
 def test_rescale_slope_and_intercept_give_modality_values():
-    stored = np.array([[0, 10], [20, 4000]], np.int16)
+    stored = blocks(np.array([[0, 10], [20, 4000]], np.int16))
     scan = read_dicom(dicom_bytes(stored, slope=2.5, intercept=-1024))
     np.testing.assert_allclose(scan.frames[0], stored * 2.5 - 1024)
     assert scan.value_range == (-1024.0, 8976.0)
 
 
 def test_signed_pixels_are_read_as_signed():
-    stored = np.array([[-500, 0], [250, 1000]], np.int16)
+    stored = blocks(np.array([[-500, 0], [250, 1000]], np.int16))
     np.testing.assert_array_equal(read_dicom(dicom_bytes(stored)).frames[0], stored)
 
 
@@ -78,7 +83,7 @@ def test_multi_frame_gives_every_frame():
 
 
 def test_enhanced_multi_frame_reads_rescale_and_window_from_functional_groups():
-    frames = np.stack([np.full((8, 8), 10, np.uint16), np.full((8, 8), 20, np.uint16)])
+    frames = np.stack([np.full((16, 16), 10, np.uint16), np.full((16, 16), 20, np.uint16)])
     shared = functional_group(FrameVOILUTSequence={"WindowCenter": 50, "WindowWidth": 40})
     per_frame = [
         functional_group(PixelValueTransformationSequence={"RescaleSlope": 1, "RescaleIntercept": 0}),

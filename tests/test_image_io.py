@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.image_io import MAX_PIXELS, UnreadableScanError, read_image
+from core.image_io import MAX_SIDE, UnreadableScanError, read_image
 from tests.phantoms import phantom
 
 GRAY = phantom(1, "glioma", 64)
@@ -48,11 +48,11 @@ def test_every_mode_decodes_to_gray_float(mode, fmt):
 
 
 def test_transparent_pixels_are_background():
-    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba = np.zeros((16, 16, 4), np.uint8)
     rgba[..., :3] = 255
-    rgba[:4, :, 3] = 255  # top half opaque white, bottom half transparent white
+    rgba[:8, :, 3] = 255  # top half opaque white, bottom half transparent white
     decoded = read_image(encode(Image.fromarray(rgba, "RGBA")))
-    assert decoded[:4].min() > 0.99 and decoded[4:].max() < 0.01
+    assert decoded[:8].min() > 0.99 and decoded[8:].max() < 0.01
 
 
 def test_png_named_jpg_decodes_by_content(tmp_path):
@@ -75,8 +75,8 @@ def test_unreadable_input_raises_a_typed_error(payload, message):
 
 
 def test_huge_declared_size_is_refused_before_decoding():
-    side = int(MAX_PIXELS**0.5) + 100
+    side = MAX_SIDE + 1
     bomb = encode(Image.new("1", (side, side)), "PNG")  # a few kB on disk
     assert len(bomb) < 200_000
-    with pytest.raises(UnreadableScanError, match="pixel limit"):
+    with pytest.raises(UnreadableScanError, match="limit of 4,096 pixels a side"):
         read_image(bomb)

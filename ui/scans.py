@@ -28,6 +28,7 @@ from ui import resources
 from ui.session import memo
 
 ASSESS_CHUNK = 16
+MEGABYTE = 1024 * 1024  # as Streamlit counts server.maxUploadSize
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,29 @@ def collect(uploads, use_samples: bool) -> list[Entry]:
 
 def _decode(key: str, name: str, read) -> Entry:
     try:
-        return Entry(key, name, load_scan(read(), name))
+        data = read()
+        # The browser refuses files over the limit, but a client can post to the upload endpoint directly:
+        # the server does not decode what the limit is there to keep out.
+        if len(data) > upload_limit_bytes():
+            return Entry(key, name, None, too_large_message(len(data)))
+        return Entry(key, name, load_scan(data, name))
     except UnreadableScanError as error:
         return Entry(key, name, None, str(error))
     except MemoryError:
         return Entry(key, name, None, "The file is too large to decode on this server.")
+
+
+def upload_limit_bytes() -> int:
+    """The per-file upload limit (`server.maxUploadSize` in .streamlit/config.toml), in bytes."""
+    return int(st.get_option("server.maxUploadSize")) * MEGABYTE
+
+
+def too_large_message(size: int) -> str:
+    limit = st.get_option("server.maxUploadSize")
+    return (
+        f"The file is {size / MEGABYTE:.1f} MB, over this server's limit of {limit} MB per file, so it was not "
+        "read. Upload the series in parts, or the slices you need."
+    )
 
 
 # ---- views: which picture of each scan is shown and classified -------------------------------------------

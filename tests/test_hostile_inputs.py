@@ -1,0 +1,269 @@
+"""Broken, hostile and odd files: each gets its own message (or decodes), and the rest of a batch goes on.
+
+Checked where users meet them: `load_scan` (what the app calls on every upload), the batch CLI, and the
+Classify page (a batch of them, and the server-side upload limit).
+"""
+
+import csv
+import io
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit import config as streamlit_config
+
+import core.dicom_io
+from core.image_io import MIN_SIDE, UnreadableScanError, UnsupportedFormatError
+from core.inference import Classifier
+from core.predict import classify_files, main
+from core.scan_io import DICOM, IMAGE, NIFTI, View, load_scan
+from tests import peak_memory
+from tests.apptest import serve, start
+from tests.hostile_files import (
+    DECODED,
+    REFUSED,
+    SLICE,
+    dicom_compressed_as,
+    dicom_deflate_bomb,
+    encoded,
+    frames,
+    png_declaring,
+    undecodable_syntax,
+)
+from tests.phantoms import phantom
+from tests.scan_files import PATIENT_VALUES, dicom_bytes, marked_volume, nifti_bytes
+
+MB = 1024 * 1024
+
+
+def by_name(cases):
+    return pytest.mark.parametrize("case", cases, ids=[case.name for case in cases])
+
+
+@pytest.fixture
+def small_inflate_limit(monkeypatch):
+    """A 1 MB bound on inflating deflated DICOM, so a bomb that crosses it is a few kB to build."""
+    monkeypatch.setattr(core.dicom_io, "MAX_INFLATED_BYTES", MB)
+
+
+# ---- load_scan: what the app does with every upload ------------------------------------------------------
+
+
+@by_name(REFUSED)
+def test_each_broken_file_is_refused_with_its_own_message(case):
+    with pytest.raises(UnreadableScanError, match=case.expect) as refused:
+        load_scan(case.build(), case.name)
+    for value in PATIENT_VALUES:  # the DICOM ones carry patient fields; a message never quotes them
+        assert value not in str(refused.value)
+
+
+@pytest.mark.parametrize("name", ["notes.jpg", "letter.jpg", "series.jpg"])
+def test_files_that_are_not_images_are_typed_as_unsupported(name):
+    case = next(case for case in REFUSED if case.name == name)
+    with pytest.raises(UnsupportedFormatError):
+        load_scan(case.build(), name)
+
+
+@by_name(DECODED)
+def test_odd_but_valid_files_decode(case):
+    scan = load_scan(case.build(), case.name)
+    picture = scan.render()
+    assert picture.dtype == np.float32 and picture.ndim == 2 and min(picture.shape) >= MIN_SIDE
+    assert 0.0 <= picture.min() <= picture.max() <= 1.0 and np.isfinite(picture).all()
+    assert scan.facts().get("note", "") == case.expect
+
+
+@by_name([case for case in DECODED if case.name.endswith((".png", ".jpg"))])
+def test_every_pixel_layout_keeps_the_picture(case):
+    """16-bit, CMYK, RGBA, palette, gray + alpha: the same slice comes out as gray."""
+    picture = load_scan(case.build(), case.name).render()
+    assert picture.shape == SLICE.shape
+    assert np.corrcoef(picture.ravel(), SLICE.ravel())[0, 1] > 0.98
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "TIFF"])
+def test_animated_gif_and_multipage_tiff_read_their_first_frame_and_say_so(fmt):
+    scan = load_scan(frames(fmt), "series")
+    first_alone = load_scan(encoded(Image.fromarray(phantom(21, "glioma", 64)), fmt), "first")
+    assert scan.kind == IMAGE
+    np.testing.assert_array_equal(scan.render(), first_alone.render())
+    assert scan.describe() == "frame 1 of 3"
+    assert "only the first is read" in scan.facts()["note"]
+    assert first_alone.describe() == "" and "note" not in first_alone.facts()
+
+
+def test_a_picture_exactly_the_minimum_size_is_a_scan():
+    assert load_scan(encoded(Image.new("L", (MIN_SIDE, MIN_SIDE), 90), "PNG"), "small.png").render().shape == (16, 16)
+    with pytest.raises(UnreadableScanError, match="too small"):
+        load_scan(encoded(Image.new("L", (MIN_SIDE, MIN_SIDE - 1), 90), "PNG"), "smaller.png")
+
+
+@pytest.mark.parametrize(("width", "height"), [(20_000, 20_000), (100_000, 100_000), (8_000, 6_000), (50_000, 16)])
+def test_enormous_declared_sizes_are_refused_before_decoding(width, height):
+    """A few hundred bytes that declare up to 10^10 pixels: refused with the limit, and nothing allocated."""
+    if not peak_memory.available():
+        pytest.skip("the kernel's peak-memory counter (/proc/self/clear_refs) is not available here")
+    data = png_declaring(width, height)
+    assert len(data) < 2_000
+    with peak_memory.peak_memory() as peak, pytest.raises(UnreadableScanError, match="limit of 4,096 pixels a side"):
+        load_scan(data, "huge.png")
+    assert peak.growth < 16 * MB, f"{peak.growth / MB:.0f} MB for a refused file"  # decoding: 48 MB to 10 GB
+
+
+def test_compressed_dicom_without_a_decoder_names_its_transfer_syntax():
+    syntax = undecodable_syntax()
+    if syntax is None:
+        pytest.skip("every plugin-decoded transfer syntax has its plugin installed here")
+    with pytest.raises(UnreadableScanError) as refused:
+        load_scan(dicom_compressed_as(syntax), "IM0001")
+    assert str(refused.value) == (
+        f"This DICOM file's pixel data is compressed as {syntax.name}, which this installation cannot decode. "
+        "Export the series uncompressed, or as PNG."
+    )
+
+
+def test_deflated_dicom_decodes_and_a_deflate_bomb_is_refused(small_inflate_limit):
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    stored = SLICE.astype(np.uint16) * 16
+    deflated = load_scan(dicom_bytes(stored, transfer_syntax=DeflatedExplicitVRLittleEndian), "IM1")
+    assert deflated.kind == DICOM
+    np.testing.assert_array_equal(deflated.dicom.frames[0], stored)
+    bomb = dicom_deflate_bomb(8 * MB)
+    assert len(bomb) < 20_000  # pydicom alone would inflate all of it, whatever its size
+    with pytest.raises(UnreadableScanError, match=r"expands to more than 1,048,576 bytes"):
+        load_scan(bomb, "IM2")
+
+
+def test_two_dimensional_nifti_is_read_as_one_slice():
+    scan = load_scan(nifti_bytes(SLICE.astype(np.float32)), "slice.nii")
+    assert scan.kind == NIFTI and scan.volume.planes == ["axial"] and scan.facts()["voxels"] == "64×64×1"
+    # NIfTI's first axis runs left to right: the slice is drawn transposed, the patient's right on the left.
+    np.testing.assert_allclose(scan.render(), (SLICE.T[::-1, ::-1] / SLICE.max()).astype(np.float32), atol=0.02)
+
+
+def test_four_dimensional_nifti_reads_its_first_volume_and_says_so():
+    volume, _ = marked_volume()
+    series = load_scan(nifti_bytes(np.stack([volume, volume[::-1] * 3], axis=-1)), "fmri.nii")
+    single = load_scan(nifti_bytes(volume), "t1.nii")
+    np.testing.assert_array_equal(series.render(), single.render())
+    assert series.facts()["note"] == "the file holds 2 volumes; the first is shown"
+
+
+def test_nifti_with_implausible_voxel_sizes_is_drawn_square_and_says_so():
+    """A header claiming 1 mm by 1 km voxels would stretch a 30-slice coronal view to 30 million pixels."""
+    volume, _ = marked_volume()
+    scan = load_scan(nifti_bytes(volume, np.diag([1.0, 1.0, 1e6, 1.0])), "odd.nii")
+    assert "voxel sizes (1 × 1 × 1e+06 mm) are implausible" in scan.facts()["note"]
+    assert scan.render(View(plane="coronal", index=10)).shape == (30, 40)
+
+
+# ---- the batch CLI -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hostile_folder(tmp_path, small_inflate_limit) -> tuple[Path, dict[str, str]]:
+    """Every hostile file, the odd-but-valid ones and two good scans (PNG, DICOM) in one folder, with the
+    message each refused file must get ("" for the ones to classify)."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    expected: dict[str, str] = {}
+    for case in REFUSED:
+        (folder / case.name).write_bytes(case.build())
+        expected[case.name] = case.expect
+    for case in DECODED:
+        (folder / case.name).write_bytes(case.build())
+        expected[case.name] = ""
+    (folder / "deflate_bomb.dcm").write_bytes(dicom_deflate_bomb(8 * MB))
+    expected["deflate_bomb.dcm"] = "expands to more than"
+    if (syntax := undecodable_syntax()) is not None:
+        (folder / "jpeg_ls.dcm").write_bytes(dicom_compressed_as(syntax))
+        expected["jpeg_ls.dcm"] = f"compressed as {re.escape(syntax.name)}, which this installation cannot decode"
+    (folder / "good.png").write_bytes(encoded(Image.fromarray(phantom(5, "glioma", 96)), "PNG"))
+    (folder / "IM0001").write_bytes(dicom_bytes(phantom(6, "notumor", 96).astype(np.uint16) * 8))
+    expected["good.png"] = expected["IM0001"] = ""
+    return folder, expected
+
+
+def test_batch_cli_reports_every_hostile_file_and_classifies_the_rest(hostile_folder, tiny_weights, capsys):
+    folder, expected = hostile_folder
+    assert main([str(folder), "--weights", str(tiny_weights), "--device", "cpu"]) == 0
+    rows = {Path(row["path"]).name: row for row in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert set(rows) == set(expected)
+    for name, message in expected.items():
+        row = rows[name]
+        if message:
+            assert row["status"] == "error" and re.search(message, row["message"]), (name, row["message"])
+            assert row["prediction"] == row["p_glioma"] == ""
+        else:  # classified (the status may still withhold a class: uncertain, not an MRI)
+            assert row["status"] != "error", (name, row["message"])
+            assert abs(sum(float(row[f"p_{c}"]) for c in Classifier(tiny_weights, "cpu").classes) - 1) < 1e-3
+
+
+def test_batch_cli_turns_unreadable_paths_into_error_rows(tmp_path, tiny_weights):
+    good = tmp_path / "good.png"
+    good.write_bytes(encoded(Image.fromarray(phantom(5, "glioma", 96)), "PNG"))
+    locked = tmp_path / "locked.png"
+    locked.write_bytes(good.read_bytes())
+    locked.chmod(0)
+    paths = [tmp_path / "missing.png", tmp_path, good]
+    results = {Path(r.path).name: r for r in classify_files(Classifier(tiny_weights, "cpu"), [*paths, locked])}
+    assert results["missing.png"].status == "error" and results["missing.png"].message == "No such file or directory"
+    assert results[tmp_path.name].status == "error" and results[tmp_path.name].message == "Is a directory"
+    assert results["good.png"].status != "error"
+    if os.geteuid() != 0:  # root reads any file: permission cannot be refused to it
+        assert results["locked.png"].status == "error" and results["locked.png"].message == "Permission denied"
+
+
+# ---- the Classify page -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch, tiny_weights):
+    serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
+    return start()
+
+
+def upload(at, *files):
+    at.file_uploader[0].set_value([(name, data, "application/octet-stream") for name, data in files])
+    return at.run()
+
+
+def test_the_page_keeps_working_through_a_batch_of_hostile_uploads(app):
+    good = [("good.png", encoded(Image.fromarray(phantom(5, "glioma", 96)), "PNG"))]
+    upload(app, *[(case.name, case.build()) for case in REFUSED], *good)
+    assert not app.exception
+    table = app.dataframe[0].value
+    notes = dict(zip(table["file"], table["note"], strict=True))
+    for case in REFUSED:
+        assert re.search(case.expect, notes[case.name]), (case.name, notes[case.name])
+    assert dict(zip(table["file"], table["status"], strict=True))["good.png"] != "could not be read"
+
+
+@pytest.fixture
+def one_megabyte_limit():
+    """server.maxUploadSize at 1 MB for one test (the shipped config says 50): the check, not the number."""
+    before = streamlit_config.get_option("server.maxUploadSize")
+    streamlit_config.set_option("server.maxUploadSize", 1)
+    yield
+    streamlit_config.set_option("server.maxUploadSize", before)
+
+
+def test_an_upload_over_the_size_limit_is_refused_by_the_server_too(app, one_megabyte_limit):
+    """The browser enforces maxUploadSize; a client that posts to the upload endpoint directly does not.
+    The file is a valid image, so only the server-side check can refuse it."""
+    noise = np.random.default_rng(0).integers(0, 256, (1100, 1100), dtype=np.uint8)  # incompressible: ~1.2 MB
+    big = encoded(Image.fromarray(noise), "PNG")
+    assert MB < len(big) < 2 * MB
+    upload(app, ("big.png", big), ("good.png", encoded(Image.fromarray(phantom(5, "glioma", 96)), "PNG")))
+    assert not app.exception
+    table = app.dataframe[0].value
+    notes = dict(zip(table["file"], table["note"], strict=True))
+    assert notes["big.png"] == (
+        f"The file is {len(big) / MB:.1f} MB, over this server's limit of 1 MB per file, so it was not read. "
+        "Upload the series in parts, or the slices you need."
+    )
+    assert dict(zip(table["file"], table["status"], strict=True))["good.png"] != "could not be read"

@@ -56,7 +56,7 @@ def non_mri_images(seed: int = 0) -> list[tuple[str, bytes]]:
 
 def _package_samples() -> list[tuple[str, np.ndarray]]:
     import skimage.data
-    from sklearn.datasets import load_digits, load_sample_images
+    from sklearn.datasets import load_sample_images
 
     samples = [
         (f"skimage {name} ({kind})", _uint8(getattr(skimage.data, name)())) for name, kind in SKIMAGE_SAMPLES.items()
@@ -65,8 +65,6 @@ def _package_samples() -> list[tuple[str, np.ndarray]]:
         (f"sklearn {name} (photograph)", image)
         for name, image in zip(("china", "flower"), load_sample_images().images, strict=True)
     ]
-    digits = load_digits().images[:4]
-    samples += [(f"sklearn digit {i} (8×8 graphic)", _uint8(digit / 16.0)) for i, digit in enumerate(digits)]
     return samples
 
 

@@ -45,10 +45,7 @@ def fit_safety(
     val_correct = val_probabilities.argmax(1) == data.labels[val]
     threshold = choose_threshold(val_probabilities.max(1), val_correct, TARGET_RISK)
 
-    def signature(index: np.ndarray) -> np.ndarray:
-        return np.concatenate([data.statistics[index], stage_statistics(classifier, data.images[index])], 1)
-
-    gate = fit_gate(signature(train), signature(val), GATE_PERCENTILE)
+    gate = fit_gate(_signatures(classifier, data, train), _signatures(classifier, data, val), GATE_PERCENTILE)
     metadata = read_metadata(weights_dir)
     metadata["abstention"] = {
         "threshold": threshold,
@@ -75,6 +72,12 @@ def fit_safety(
     return sections
 
 
+def _signatures(classifier: Classifier, data: PreparedData, index: np.ndarray) -> np.ndarray:
+    """The gate's input for prepared dataset images: the image statistics recorded while decoding them
+    (the decoded pictures are not kept) and the early stages' statistics."""
+    return np.concatenate([data.statistics[index], stage_statistics(classifier, data.images[index])], 1)
+
+
 def _abstention_report(classifier, data, val, test, leak_free, setting) -> dict:
     report = {**setting, "target_risk": TARGET_RISK}
     clean = test[leak_free[test]]
@@ -91,8 +94,7 @@ def _gate_report(classifier, data, val, test, leak_free, setting) -> dict:
     report = dict(setting)
     clean = test[leak_free[test]]
     for name, index in (("validation", val), ("test_full", test), ("test_leak_free", clean)):
-        signature = np.concatenate([data.statistics[index], stage_statistics(classifier, data.images[index])], 1)
-        rejected = classifier.gate.rejects(signature) if len(index) else np.zeros(0, bool)
+        rejected = classifier.gate.rejects(_signatures(classifier, data, index)) if len(index) else np.zeros(0, bool)
         report[f"{name}_false_rejection"] = {
             "n": len(index),
             "rejected": int(rejected.sum()),

@@ -1,20 +1,26 @@
 """Class activation maps (pytorch-grad-cam) for a `Classifier`, safe to share between browser sessions.
 
-pytorch-grad-cam attaches forward hooks to the network and collects activations in lists on the CAM object.
-On a model shared by every session, a second session's forward pass (a plain prediction, or another CAM)
-would land in the first session's lists. So the explainer works on its own copy of the network, which no
-prediction ever runs through, and takes a lock per explanation; the hooks are removed when each one ends.
+pytorch-grad-cam attaches forward hooks to a layer of the network and collects activations in lists on the
+CAM object. On a network shared by every session, a second session's forward pass (a plain prediction, or
+another CAM) would land in the first session's lists. So the explainer keeps its own copies of the network,
+which no prediction ever runs through, and lends each explanation one copy at a time; the hooks are removed
+when the explanation ends, before the copy goes back. One copy serialises explanations like a lock; more
+copies let them run side by side (ui/resources.py says how many the app keeps, and why).
 """
 
 from __future__ import annotations
 
 import copy
-import threading
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
 
 from core.inference import Classifier
 from core.models import cam_layer
@@ -29,21 +35,45 @@ METHODS = {
 }
 
 
+@dataclass(frozen=True)
+class _NetworkCopy:
+    model: nn.Module
+    layer: nn.Module  # the layer explained, inside `model`
+
+
 class Explainer:
-    def __init__(self, classifier: Classifier):
+    def __init__(self, classifier: Classifier, copies: int = 1):
+        if copies < 1:
+            raise ValueError(f"an explainer needs at least one copy of the network, got {copies}")
         self.classifier = classifier
-        self._model = copy.deepcopy(classifier.model).eval()
-        for parameter in self._model.parameters():
-            parameter.requires_grad_(True)
-        self._layer = cam_layer(classifier.architecture, self._model)
-        self._lock = threading.Lock()
+        self._copies = [self._copy(classifier) for _ in range(copies)]
+        self._idle: queue.SimpleQueue[_NetworkCopy] = queue.SimpleQueue()
+        for network in self._copies:
+            self._idle.put(network)
+
+    @staticmethod
+    def _copy(classifier: Classifier) -> _NetworkCopy:
+        # Frozen parameters: the gradient reaches the explained layer through the input instead (see
+        # heatmap), so no copy ever holds a .grad computed from a user's scan, and backward skips the weight
+        # gradients (about a quarter faster on the CPU, the same maps bit for bit).
+        model = copy.deepcopy(classifier.model).eval().requires_grad_(False)
+        return _NetworkCopy(model, cam_layer(classifier.architecture, model))
+
+    @contextmanager
+    def _borrowed(self) -> Iterator[_NetworkCopy]:
+        """A copy of the network no other explanation is using; waits while all of them are busy."""
+        network = self._idle.get()
+        try:
+            yield network
+        finally:
+            self._idle.put(network)
 
     def heatmap(self, image: np.ndarray, target: int, method: str = "Grad-CAM") -> np.ndarray:
         """Float32 (S, S) map in [0, 1] over a prepared uint8 (S, S) image: evidence for class `target`."""
         if method not in METHODS:
             raise ValueError(f"unknown CAM method {method!r}; choose from {', '.join(METHODS)}")
-        batch = self.classifier.to_input(image[None])
-        with self._lock, METHODS[method](model=self._model, target_layers=[self._layer]) as cam:
+        batch = self.classifier.to_input(image[None]).requires_grad_(True)
+        with self._borrowed() as network, METHODS[method](model=network.model, target_layers=[network.layer]) as cam:
             heat = cam(input_tensor=batch, targets=[ClassifierOutputTarget(int(target))])
         return np.nan_to_num(heat[0]).astype(np.float32)
 

@@ -26,7 +26,8 @@ def test_every_method_gives_a_unit_range_map_and_leaves_no_hooks(explainer, prep
     heat = explainer.heatmap(prepared, target=0, method=method)
     assert heat.shape == prepared.shape and heat.dtype == np.float32
     assert heat.min() >= 0.0 and heat.max() <= 1.0
-    assert hooks(explainer._model) == 0 and hooks(explainer.classifier.model) == 0
+    assert hooks(explainer.classifier.model) == 0
+    assert all(hooks(network.model) == 0 for network in explainer._copies)
 
 
 def test_explaining_does_not_change_predictions(explainer, prepared):

@@ -17,6 +17,17 @@ from core.gradcam import Explainer
 from core.inference import Classifier
 from core.model_info import ModelInfo
 from core.runs import find_runs, weights_root
+from core.threads import limit_threads
+
+# Every session runs its requests in its own script thread, and each library gives every calling thread a
+# pool of its own (PyTorch an OpenMP team, numpy its BLAS workers): 20 sessions on 2 cores ran 40+ threads
+# that spin while they wait. One thread per request lets the sessions share the cores instead. Measured
+# (bench/results/concurrency-cpu.json, 2 cores, 20 clients): predict 42 -> 49 requests/s, predict + Grad-CAM
+# 17 -> 28 requests/s, single-scan predict median 28 -> 14 ms.
+THREADS_PER_REQUEST = 1
+# Network copies Grad-CAM may use at once (core/gradcam.py). On 2 cores with one thread per request, more
+# copies did not help: 28.2 (1 copy), 28.0 (2), 25.2 (4) requests/s. Raise it on machines with more cores.
+EXPLAINER_COPIES = 1
 
 # session_state: the run this session looks at. Kept apart from the sidebar widget's own key, because
 # Streamlit forgets a widget's state on any page run that does not draw it.
@@ -47,12 +58,13 @@ def stamp(run: Path) -> str:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _classifier(path: str, stamp: str) -> Classifier:
+    limit_threads(THREADS_PER_REQUEST)  # for the whole process: it serves the app and nothing else
     return Classifier(path)  # CUDA when there is a GPU, the CPU otherwise
 
 
 @st.cache_resource(show_spinner="Preparing Grad-CAM…", max_entries=4)
 def _explainer(path: str, stamp: str) -> Explainer:
-    return Explainer(_classifier(path, stamp))
+    return Explainer(_classifier(path, stamp), copies=EXPLAINER_COPIES)
 
 
 @st.cache_resource(show_spinner="Reading the evaluation report…", max_entries=8)

@@ -143,6 +143,16 @@ def versions() -> dict[str, str]:
     return found
 
 
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds every process on the machine has used since boot (Linux), to tell how busy the others were."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
@@ -172,7 +182,9 @@ def main(argv: list[str] | None = None) -> dict:
         settings.append(("predict+cam", threads, copy_counts[0], "alone"))
         settings += [("predict+cam", threads, copies, "concurrent") for copies in copy_counts]
     measured: dict[tuple, dict] = {setting: {"throughputs": [], "latencies": [], "cores": []} for setting in settings}
+    load_per_round, others_per_round = [], []
     for round_number in range(args.rounds):
+        round_began, machine_before, ours_before = time.perf_counter(), busy_cpu_seconds(), time.process_time()
         for setting in settings:
             workload, threads, copies, mode = setting
             use_threads(threads, defaults)
@@ -185,7 +197,15 @@ def main(argv: list[str] | None = None) -> dict:
             # Cores this process kept busy (CPU seconds per second): a thread waiting for the GIL adds nothing,
             # a library's worker spinning while it waits for work counts in full.
             measured[setting]["cores"].append((time.process_time() - cpu_before) / wall)
-        print(f"round {round_number + 1}/{args.rounds} done, load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
+        load_per_round.append(round(os.getloadavg()[0], 2))
+        if machine_before is not None:
+            others = busy_cpu_seconds() - machine_before - (time.process_time() - ours_before)
+            others_per_round.append(round(max(others, 0.0) / (time.perf_counter() - round_began), 2))
+        print(
+            f"round {round_number + 1}/{args.rounds} done, load average {load_per_round[-1]}, "
+            f"cores busy with other processes {others_per_round[-1] if others_per_round else '?'}",
+            file=sys.stderr,
+        )
     use_threads(None, defaults)
 
     rows = []
@@ -218,10 +238,14 @@ def main(argv: list[str] | None = None) -> dict:
             "threads_default": defaults,
         },
         "versions": versions(),
+        # How busy the machine was. The load average counts this benchmark's own threads too; the cores other
+        # processes kept busy during each round do not.
         "load_average_1_5_15min": {
             "before": [round(x, 2) for x in load_before],
             "after": [round(x, 2) for x in os.getloadavg()],
         },
+        "load_average_after_each_round": load_per_round,
+        "cores_busy_with_other_processes_each_round": others_per_round,
         "model": {
             "weights": os.path.relpath(args.weights, ROOT),
             "architecture": classifier.architecture,
@@ -247,7 +271,8 @@ def print_table(result: dict) -> None:
     print(
         f"{device['name']} ({device['kind']}, {device['cpu_cores']} cores), {result['model']['architecture']} "
         f"at {result['model']['img_size']} px, {result['clients']} clients x {result['requests_per_client']} "
-        f"requests, median of {result['rounds']} rounds; load average {result['load_average_1_5_15min']['before'][0]}"
+        f"requests, median of {result['rounds']} rounds; other processes kept "
+        f"{result['cores_busy_with_other_processes_each_round']} cores busy"
     )
     print(
         f"{'workload':<12} {'mode':<11} {'threads':>7} {'copies':>6} {'req/s':>7} {'median ms':>9} {'p95 ms':>8} "

@@ -10,6 +10,12 @@ from threadpoolctl import threadpool_limits
 
 
 def limit_threads(count: int) -> None:
-    """Every later kernel, in every thread of this process, uses at most `count` threads."""
+    """At most `count` threads per kernel from now on, for the whole process: PyTorch's intra-op pool, and every
+    BLAS library loaded by then (numpy's and scipy's OpenBLAS; core.gradcam's imports load both).
+
+    One gap: a large matrix product that PyTorch hands to MKL from a thread started later takes OpenMP's
+    per-thread default instead. With the networks served here, one client kept about one core busy
+    (bench/concurrency.py).
+    """
     torch.set_num_threads(count)
-    threadpool_limits(count, user_api="blas")  # applied now and kept: numpy's and scipy's OpenBLAS
+    threadpool_limits(count, user_api="blas")  # applied now and kept, not undone on return

@@ -10,7 +10,9 @@ def blas_threads() -> list[int]:
 
 
 def test_limit_threads_limits_torch_and_every_blas_library():
-    with threadpool_limits(limits=None):  # restores the defaults for the tests that follow
+    torch_threads = torch.get_num_threads()
+    with threadpool_limits(limits=None):  # restores the BLAS defaults for the tests that follow
         limit_threads(1)
         assert torch.get_num_threads() == 1
         assert blas_threads() and set(blas_threads()) == {1}
+    torch.set_num_threads(torch_threads)

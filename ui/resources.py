@@ -19,14 +19,18 @@ from core.model_info import ModelInfo
 from core.runs import find_runs, weights_root
 from core.threads import limit_threads
 
-# Every session runs its requests in its own script thread, and each library gives every calling thread a
-# pool of its own (PyTorch an OpenMP team, numpy its BLAS workers): 20 sessions on 2 cores ran 40+ threads
-# that spin while they wait. One thread per request lets the sessions share the cores instead. Measured
-# (bench/results/concurrency-cpu.json, 2 cores, 20 clients): predict 42 -> 49 requests/s, predict + Grad-CAM
-# 17 -> 28 requests/s, single-scan predict median 28 -> 14 ms.
+# Threads per request, for PyTorch's intra-op pool and numpy's BLAS alike: 1. Each session runs its requests
+# in its own script thread; a second thread per kernel costs more to wake than it saves on a 128-px network
+# (hundreds of small kernels), and under load the sessions' pools fight over the cores. Measured on 2 idle
+# CPU cores (bench/results/concurrency-cpu.json, mobilenet_v3_small), 1 thread against the default 2: one
+# client, predict 15 against 40 ms and predict + Grad-CAM 32 against 71 ms (median; p95 45 against 100 ms);
+# 20 clients, predict + Grad-CAM 31.4 against 19.9 requests/s (p95 1.1 against 1.7 s).
 THREADS_PER_REQUEST = 1
-# Network copies Grad-CAM may use at once (core/gradcam.py). On 2 cores with one thread per request, more
-# copies did not help: 28.2 (1 copy), 28.0 (2), 25.2 (4) requests/s. Raise it on machines with more cores.
+# Network copies Grad-CAM may use at once (core/gradcam.py): 1, so explanations take turns; predictions never
+# wait for them. Same measurements, 20 clients, 1 thread: 1, 2 and 4 copies gave 31.4, 30.6 and 21.2
+# requests/s (p95 1.1, 1.3 and 1.5 s). Much of an explanation holds the GIL (by hand: two explanations on two
+# copies ran 1.15 to 1.4 times as fast as one, not twice), and the second core is already busy with the
+# predictions. Worth measuring again (bench/concurrency.py --copies) for a larger network on many cores.
 EXPLAINER_COPIES = 1
 
 # session_state: the run this session looks at. Kept apart from the sidebar widget's own key, because

@@ -29,6 +29,12 @@ def start(page: str | None = None) -> AppTest:
     return at
 
 
+def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
+    """Put (name, bytes) files into the Classify page's uploader and run the page."""
+    at.file_uploader[0].set_value([(name, data, "application/octet-stream") for name, data in files])
+    return at.run()
+
+
 def texts(at: AppTest) -> str:
     """Everything the app sent to the browser in its last run (main area and sidebar), as one string."""
     parts: list[str] = []

@@ -12,7 +12,7 @@ from core.assessment import Assessment, assess
 from core.image_io import read_image
 from core.inference import Classifier
 from core.labels import display_name
-from tests.apptest import by_label, serve, start, texts
+from tests.apptest import by_label, serve, start, texts, upload
 from tests.disk_writes import recording_disk_writes
 from tests.phantoms import CLASSES, phantom
 from tests.scan_files import PATIENT, dicom_bytes, marked_volume, nifti_bytes
@@ -28,11 +28,6 @@ def png(seed: int, label: str) -> bytes:
 def app(tmp_path, monkeypatch, answering_weights):
     serve(monkeypatch, tmp_path / "weights", {"default": answering_weights})
     return start()
-
-
-def upload(at, *files):
-    at.file_uploader[0].set_value([(name, data, "application/octet-stream") for name, data in files])
-    return at.run()
 
 
 def test_landing_page_invites_an_upload(app):

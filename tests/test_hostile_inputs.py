@@ -21,7 +21,7 @@ from core.inference import Classifier
 from core.predict import classify_files, main
 from core.scan_io import DICOM, IMAGE, NIFTI, View, load_scan
 from tests import peak_memory
-from tests.apptest import serve, start
+from tests.apptest import serve, start, upload
 from tests.hostile_files import (
     DECODED,
     REFUSED,
@@ -225,11 +225,6 @@ def test_batch_cli_turns_unreadable_paths_into_error_rows(tmp_path, tiny_weights
 def app(tmp_path, monkeypatch, tiny_weights):
     serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
     return start()
-
-
-def upload(at, *files):
-    at.file_uploader[0].set_value([(name, data, "application/octet-stream") for name, data in files])
-    return at.run()
 
 
 def test_the_page_keeps_working_through_a_batch_of_hostile_uploads(app):

@@ -40,12 +40,19 @@ def fit_safety(
     weights_dir = Path(weights_dir)
     classifier = Classifier(weights_dir, device=device)
     train, val, test = (np.nonzero(splits == name)[0] for name in (TRAIN, VAL, TEST))
+    clean = leak_free[test]
 
-    val_probabilities = classifier.probabilities(data.images[val])
-    val_correct = val_probabilities.argmax(1) == data.labels[val]
-    threshold = choose_threshold(val_probabilities.max(1), val_correct, TARGET_RISK)
+    # Scored once per image; the leak-free subset is a slice of the full test set's results.
+    confidence, correct, signatures = {}, {}, {}
+    for name, index in (("validation", val), ("test_full", test)):
+        probabilities = classifier.probabilities(data.images[index])
+        confidence[name], correct[name] = probabilities.max(1), probabilities.argmax(1) == data.labels[index]
+        signatures[name] = _signatures(classifier, data, index)
+    for results in (confidence, correct, signatures):
+        results["test_leak_free"] = results["test_full"][clean]
 
-    gate = fit_gate(_signatures(classifier, data, train), _signatures(classifier, data, val), GATE_PERCENTILE)
+    threshold = choose_threshold(confidence["validation"], correct["validation"], TARGET_RISK)
+    gate = fit_gate(_signatures(classifier, data, train), signatures["validation"], GATE_PERCENTILE)
     metadata = read_metadata(weights_dir)
     metadata["abstention"] = {
         "threshold": threshold,
@@ -61,11 +68,21 @@ def fit_safety(
     }
     write_json_atomic(weights_dir / "metadata.json", metadata)
 
-    classifier = Classifier(weights_dir, device=device)  # as the app and the CLI will load it
-    sections = {
-        "abstention": _abstention_report(classifier, data, val, test, leak_free, metadata["abstention"]),
-        "ood": _gate_report(classifier, data, val, test, leak_free, metadata["ood"]),
-    }
+    abstention = {**metadata["abstention"], "target_risk": TARGET_RISK}
+    gate_report = dict(metadata["ood"])
+    for name in confidence:
+        abstention[name] = selective_summary(confidence[name], correct[name], threshold)
+        abstention[f"{name}_tradeoff"] = tradeoff(confidence[name], correct[name])
+        n = len(signatures[name])
+        rejected = gate.rejects(signatures[name]) if n else np.zeros(0, bool)
+        gate_report[f"{name}_false_rejection"] = {
+            "n": n,
+            "rejected": int(rejected.sum()),
+            "rate": float(rejected.mean()) if n else None,
+        }
+    # The non-MRI set goes through the product's own path, with the model loaded as the app loads it.
+    gate_report["non_mri"] = _non_mri_report(Classifier(weights_dir, device=device))
+    sections = {"abstention": abstention, "ood": gate_report}
     metrics_path = weights_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     write_json_atomic(metrics_path, {**metrics, **sections})
@@ -78,38 +95,17 @@ def _signatures(classifier: Classifier, data: PreparedData, index: np.ndarray) -
     return np.concatenate([data.statistics[index], stage_statistics(classifier, data.images[index])], 1)
 
 
-def _abstention_report(classifier, data, val, test, leak_free, setting) -> dict:
-    report = {**setting, "target_risk": TARGET_RISK}
-    clean = test[leak_free[test]]
-    for name, index in (("validation", val), ("test_full", test), ("test_leak_free", clean)):
-        probabilities = classifier.probabilities(data.images[index])
-        correct = probabilities.argmax(1) == data.labels[index]
-        report[name] = selective_summary(probabilities.max(1), correct, setting["threshold"])
-        report[f"{name}_tradeoff"] = tradeoff(probabilities.max(1), correct)
-    return report
-
-
-def _gate_report(classifier, data, val, test, leak_free, setting) -> dict:
-    """False rejections of real MRI (validation, test) and rejections of the non-MRI set, through `assess`."""
-    report = dict(setting)
-    clean = test[leak_free[test]]
-    for name, index in (("validation", val), ("test_full", test), ("test_leak_free", clean)):
-        rejected = classifier.gate.rejects(_signatures(classifier, data, index)) if len(index) else np.zeros(0, bool)
-        report[f"{name}_false_rejection"] = {
-            "n": len(index),
-            "rejected": int(rejected.sum()),
-            "rate": float(rejected.mean()) if len(index) else None,
-        }
+def _non_mri_report(classifier: Classifier) -> dict:
+    """How many of the non-MRI pictures `assess` refuses, and which it lets through."""
     pictures = non_mri_images()
     answers = assess(classifier, [load_scan(png, name).render() for name, png in pictures])
     accepted = [name for (name, _), answer in zip(pictures, answers, strict=True) if answer.status != NOT_MRI]
-    report["non_mri"] = {
+    return {
         "n": len(pictures),
         "rejected": len(pictures) - len(accepted),
         "rate": (len(pictures) - len(accepted)) / len(pictures),
         "accepted": accepted,
     }
-    return report
 
 
 def main(argv: list[str] | None = None) -> int:

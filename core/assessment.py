@@ -60,10 +60,11 @@ def assess(classifier: Classifier, grays: list[np.ndarray]) -> list[Assessment]:
 
 
 def _decide(classifier: Classifier, probabilities: dict[str, float], outside: bool) -> Assessment:
-    if outside:
+    status = decide_status(classifier, max(probabilities.values()), outside)
+    if status == NOT_MRI:
         return Assessment(NOT_MRI, probabilities, NOT_MRI_MESSAGE)
-    confidence = max(probabilities.values())
-    if confidence < classifier.abstain_below:
+    if status == UNCERTAIN:
+        confidence = max(probabilities.values())
         return Assessment(
             UNCERTAIN,
             probabilities,
@@ -71,3 +72,12 @@ def _decide(classifier: Classifier, probabilities: dict[str, float], outside: bo
             "needs to state a class (set on validation data); please read the scan without a model suggestion.",
         )
     return Assessment(OK, probabilities)
+
+
+def decide_status(classifier: Classifier, confidence: float, outside: bool) -> str:
+    """The rule, in the order the product applies it; core.scoring uses it for whole evaluation sets."""
+    if outside:
+        return NOT_MRI
+    if confidence < classifier.abstain_below:
+        return UNCERTAIN
+    return OK

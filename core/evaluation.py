@@ -19,6 +19,7 @@ from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 from core.checkpoint import CheckpointError, read_metadata
 
 SUBSETS = {"full": "Full test set", "leak_free": "Leak-free test subset"}
+EXTERNAL_FOLDER = "external"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,16 @@ class Curve:
 
 
 @dataclass(frozen=True)
+class External:
+    """One labelled folder scored after training (`python -m train.evaluate`), from WEIGHTS/external/NAME/."""
+
+    name: str
+    metrics: dict
+    predictions: pd.DataFrame | None = None
+    misclassified: Misclassified | None = None
+
+
+@dataclass(frozen=True)
 class Run:
     path: Path
     metadata: dict
@@ -51,6 +62,7 @@ class Run:
     history: pd.DataFrame | None = None
     misclassified: Misclassified | None = None
     problems: list[str] = field(default_factory=list)  # artifacts missing or unreadable, in words
+    externals: list[External] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -78,7 +90,19 @@ def load_run(path: str | Path) -> Run:
     predictions = _read(path / "predictions.csv", pd.read_csv, problems)
     history = _read(path / "history.csv", pd.read_csv, problems)
     misclassified = _read(path / "misclassified.npz", _read_misclassified, problems)
-    return Run(path, metadata, metrics, predictions, history, misclassified, problems)
+    return Run(path, metadata, metrics, predictions, history, misclassified, problems, _read_externals(path, problems))
+
+
+def _read_externals(path: Path, problems: list[str]) -> list[External]:
+    externals = []
+    for folder in sorted((path / EXTERNAL_FOLDER).glob("*/")) if (path / EXTERNAL_FOLDER).is_dir() else []:
+        metrics = _read(folder / "metrics.json", lambda p: json.loads(p.read_text()), problems)
+        if metrics is None:
+            continue
+        predictions = _read(folder / "predictions.csv", pd.read_csv, problems)
+        misclassified = _read(folder / "misclassified.npz", _read_misclassified, problems)
+        externals.append(External(folder.name, metrics, predictions, misclassified))
+    return externals
 
 
 def _read(path: Path, reader, problems: list[str]):
@@ -216,8 +240,66 @@ def misclassified_in(run: Run, subset_name: str) -> list[int]:
     indices = list(range(len(run.misclassified)))
     if subset_name == "full" or run.predictions is None:
         return indices
-    clean = set(subset(run.predictions, subset_name)["path"])
+    clean = set(image_keys(subset(run.predictions, subset_name)))
     return [i for i in indices if run.misclassified.paths[i] in clean]
+
+
+def image_keys(predictions: pd.DataFrame) -> list[str]:
+    """How misclassified.npz names an image: SOURCE/PATH (reports written before sources: PATH)."""
+    if "source" not in predictions:
+        return predictions["path"].astype(str).tolist()
+    return (predictions["source"].astype(str) + "/" + predictions["path"].astype(str)).tolist()
+
+
+def measured_on(run: Run) -> pd.DataFrame:
+    """Every set this run was scored on, one row each: its test subsets, each source's share of them, and
+    every external folder (all images, and those that are not copies of training images)."""
+    rows = []
+    for subset_name, label in SUBSETS.items():
+        test = run.test(subset_name)
+        if not test:
+            continue
+        rows.append(_measured_row(label, "held-out test", test))
+        for source, values in (test.get("breakdown") or {}).get("source", {}).items():
+            rows.append(_measured_row(f"{label}: {source}", "held-out test", values))
+    for external in run.externals:
+        contamination = external.metrics.get("contamination") or {}
+        for part, description in (("clean", "not copies of training images"), ("all", "every image")):
+            values = external.metrics.get(part)
+            if values and values.get("n"):
+                kind = "other source" if part == "clean" else "other source, with copies"
+                rows.append(_measured_row(f"{external.name} ({description})", kind, values))
+        if contamination.get("exact_copies") or contamination.get("near_copies"):
+            rows[-1]["note"] = (
+                f"{contamination['exact_copies']} exact and {contamination['near_copies']} near copies of "
+                "training or validation images"
+            )
+    return pd.DataFrame(rows)
+
+
+def _measured_row(name: str, kind: str, metrics: dict) -> dict:
+    outcomes = metrics.get("outcomes") or {}
+    return {
+        "set": name,
+        "kind": kind,
+        "images": metrics.get("n"),
+        "accuracy": metrics.get("accuracy"),
+        "balanced accuracy": metrics.get("balanced_accuracy"),
+        "tumour found": outcomes.get("tumour_sensitivity"),
+        "answered but wrong": outcomes.get("answered_wrong_share"),
+        "refused as not MRI": outcomes.get("not_mri_share"),
+        "note": "",
+    }
+
+
+def breakdown_table(metrics: dict, attribute: str) -> pd.DataFrame:
+    """One row per value of `attribute` (sequence, plane, source) in a metrics section's breakdown."""
+    return pd.DataFrame(
+        [
+            _measured_row(value, attribute, values) | {"set": value}
+            for value, values in ((metrics or {}).get("breakdown") or {}).get(attribute, {}).items()
+        ]
+    ).drop(columns=["kind", "note"], errors="ignore")
 
 
 def recipe(metadata: dict) -> dict[str, object]:

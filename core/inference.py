@@ -6,7 +6,6 @@ app shows are computed exactly as the ones the evaluation report was built from.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from torch import nn
 from core.checkpoint import load_checkpoint
 from core.models import build_model
 from core.ood import OodGate
+from core.precision import FLOAT32, autocast_for, serving_precision
 from core.preprocessing import Preprocessing, normalize
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "default"
@@ -29,17 +29,10 @@ def pick_device(preference: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def autocast_for(device: torch.device):
-    """bf16 autocast on GPUs that support it; full precision elsewhere (bf16 on CPUs is slower, not faster)."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
-def model_logits(model: nn.Module, batch: torch.Tensor, flip_average: bool) -> torch.Tensor:
+def model_logits(model: nn.Module, batch: torch.Tensor, flip_average: bool, precision: str = FLOAT32) -> torch.Tensor:
     """Float32 logits for a normalised (N, 1, S, S) batch; with `flip_average`, the mean of the image's
     logits and its mirror image's (brain anatomy is near-symmetric; tumours occur on either side)."""
-    with autocast_for(batch.device):
+    with autocast_for(batch.device, precision):
         logits = model(batch).float()
         if flip_average:
             logits = (logits + model(torch.flip(batch, dims=[3])).float()) / 2
@@ -49,7 +42,13 @@ def model_logits(model: nn.Module, batch: torch.Tensor, flip_average: bool) -> t
 class Classifier:
     """A trained model ready to classify. Thread-safe for prediction: nothing is mutated after loading."""
 
-    def __init__(self, weights_dir: str | Path = DEFAULT_WEIGHTS, device: str | None = None, flip_average=True):
+    def __init__(
+        self,
+        weights_dir: str | Path = DEFAULT_WEIGHTS,
+        device: str | None = None,
+        flip_average: bool = True,
+        precision: str | None = None,
+    ):
         state_dict, self.metadata = load_checkpoint(weights_dir)
         self.weights_dir = Path(weights_dir)
         self.architecture: str = self.metadata["architecture"]
@@ -62,6 +61,8 @@ class Classifier:
         self.abstain_below = float(self.metadata.get("abstention", {}).get("threshold", 0.0))
         self.flip_average = flip_average
         self.device = pick_device(device)
+        # bf16 only where the hardware runs it natively; tests/test_precision.py bounds the difference.
+        self.precision = precision or serving_precision(self.device)
         model = build_model(self.architecture, len(self.classes))
         model.load_state_dict(state_dict)
         self.model = model.to(self.device).eval()
@@ -85,7 +86,9 @@ class Classifier:
     def logits(self, images: np.ndarray) -> np.ndarray:
         """Uncalibrated logits for prepared uint8 images (N, S, S), in batches."""
         chunks = [
-            model_logits(self.model, self.to_input(images[start : start + BATCH_SIZE]), self.flip_average)
+            model_logits(
+                self.model, self.to_input(images[start : start + BATCH_SIZE]), self.flip_average, self.precision
+            )
             for start in range(0, len(images), BATCH_SIZE)
         ]
         if not chunks:

@@ -32,3 +32,24 @@ def tumour_probability(probabilities: dict[str, float]) -> float | None:
     if NO_TUMOUR not in probabilities:
         return None
     return float(sum(p for name, p in probabilities.items() if name != NO_TUMOUR))
+
+
+# Spellings of the classes in common public datasets and hospital exports; anything else is for a person to map.
+_SPELLINGS = {
+    "glioma": ("glioma", "glioma_tumor", "glioma_tumour", "gliomas"),
+    "meningioma": ("meningioma", "meningioma_tumor", "meningioma_tumour", "meningiomas"),
+    "notumor": ("notumor", "no_tumor", "no_tumour", "notumour", "no tumor", "no tumour", "normal", "healthy", "none"),
+    "pituitary": ("pituitary", "pituitary_tumor", "pituitary_tumour", "pituitary tumor", "pituitary adenoma"),
+}
+
+KNOWN_CLASSES = list(_SPELLINGS)
+
+
+def canonical_label(text: str, classes: list[str]) -> str | None:
+    """The model's class for a label as a dataset spells it ("no_tumor", "Normal", "glioma_tumor"),
+    case-insensitive; None when it is not a known spelling of one of `classes` (never guessed)."""
+    key = " ".join(str(text).strip().lower().replace("-", "_").split())
+    for name in classes:
+        if key == name.lower() or key in _SPELLINGS.get(name, ()) or key.replace(" ", "_") in _SPELLINGS.get(name, ()):
+            return name
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
@@ -16,6 +18,13 @@ ECE_BINS = 15
 
 def classification_report(labels: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict:
     """Everything the dashboard shows for one test set, as plain JSON-ready values."""
+    with warnings.catch_warnings():
+        # A subset with one class (a source's T1C slices, say) is expected; the numbers below handle it.
+        warnings.simplefilter("ignore", UserWarning)
+        return _classification_report(labels, probabilities, classes)
+
+
+def _classification_report(labels: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict:
     labels = np.asarray(labels)
     predictions = probabilities.argmax(axis=1)
     indices = list(range(len(classes)))
@@ -33,15 +42,18 @@ def classification_report(labels: np.ndarray, probabilities: np.ndarray, classes
         for i, name in enumerate(classes)
     }
     aucs = [values["roc_auc"] for values in per_class.values() if values["roc_auc"] is not None]
+    # Macro means over the classes the set holds: a source without pituitary scans is not scored as if it
+    # had missed them all.
+    present = support > 0 if support.any() else np.ones(len(classes), dtype=bool)
     return {
         "n": len(labels),
         "errors": int((predictions != labels).sum()),
         "accuracy": float(accuracy_score(labels, predictions)) if len(labels) else None,
         "balanced_accuracy": _balanced_accuracy(labels, predictions),
         "macro": {
-            "precision": float(precision.mean()),
-            "recall": float(recall.mean()),
-            "f1": float(f1.mean()),
+            "precision": float(precision[present].mean()),
+            "recall": float(recall[present].mean()),
+            "f1": float(f1[present].mean()),
             "roc_auc": float(np.mean(aucs)) if aucs else None,
         },
         "per_class": per_class,

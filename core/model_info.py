@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,8 @@ class ModelInfo:
     accuracy_leak_free: float | None  # on test images with no copy in the training data
     test_images: int | None
     leak_free_images: int | None
+    # source name -> (accuracy, images) on its leak-free test share; empty for single-source reports
+    leak_free_by_source: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -40,4 +42,9 @@ class ModelInfo:
             accuracy_leak_free=clean.get("accuracy", recorded.get("leak_free")),
             test_images=full.get("n"),
             leak_free_images=clean.get("n"),
+            leak_free_by_source={
+                source: (values["accuracy"], values["n"])
+                for source, values in ((clean.get("breakdown") or {}).get("source") or {}).items()
+                if values.get("accuracy") is not None
+            },
         )

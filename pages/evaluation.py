@@ -16,6 +16,8 @@ if run.problems:
     st.caption("Not in this run's report: " + "; ".join(run.problems) + ".")
 
 dashboard.headline_cards(run)
+st.subheader("Where this model has been measured")
+dashboard.measured_on(run)
 subset = st.radio(
     "Test subset for the sections below",
     list(SUBSETS),
@@ -25,8 +27,16 @@ subset = st.radio(
     help="The leak-free subset excludes test images with an exact or near copy in the training data.",
 )
 
-overview, calibration, training, errors, data, compare = st.tabs(
-    ["Confusion & per class", "Calibration & abstention", "Training", "Misclassified", "Data", "Compare runs"]
+overview, calibration, training, errors, other_sources, data, compare = st.tabs(
+    [
+        "Confusion & per class",
+        "Calibration & abstention",
+        "Training",
+        "Misclassified",
+        "Other sources",
+        "Data",
+        "Compare runs",
+    ]
 )
 with overview:
     st.subheader("Confusion matrix")
@@ -46,6 +56,12 @@ with training:
 with errors:
     st.subheader("Misclassified test images")
     dashboard.misclassified_gallery(run, subset)
+with other_sources:
+    st.subheader("Scored on other sources")
+    if run.externals:
+        dashboard.external_set(run)
+    else:
+        st.caption("No other source has been scored for this run.")
 with data:
     st.subheader("Data")
     dashboard.data_summary(run)

@@ -24,16 +24,22 @@ def test_evaluation_page_shows_the_reports_numbers(tmp_path, monkeypatch, tiny_w
     assert at.metric[0].label == "Accuracy" and at.metric[0].value == f"{full['accuracy']:.1%}"
     assert at.metric[3].value == f"{clean['accuracy']:.1%}"
     assert "Macro F1" in metrics and "Balanced accuracy" in metrics
-    assert [t.label for t in at.tabs][:5] == [
+    assert [t.label for t in at.tabs][:6] == [
         "Confusion & per class",
         "Calibration & abstention",
         "Training",
         "Misclassified",
+        "Other sources",
         "Data",
     ]
     # confusion (counts, normalised), ROC, PR, reliability, risk-coverage, training curves
     assert len(at.get("plotly_chart")) == 7
-    assert [s.value for s in at.subheader][:3] == ["Confusion matrix", "Per class", "ROC and precision-recall"]
+    assert [s.value for s in at.subheader][:4] == [
+        "Where this model has been measured",
+        "Confusion matrix",
+        "Per class",
+        "ROC and precision-recall",
+    ]
     assert len(at.get("image")) == full["errors"]  # the misclassified gallery
     by_label(at.radio, "Test subset for the sections below").set_value("leak_free").run()
     assert not at.exception and len(at.get("image")) == clean["errors"]
@@ -66,7 +72,7 @@ def test_abstention_and_gate_measurements_are_shown(tmp_path, monkeypatch, tiny_
     assert f"non-MRI pictures refused {non_mri['rejected']} of {non_mri['n']}" in shown
     abstention = next(frame.value for frame in at.dataframe if "accuracy when answered" in frame.value.columns)
     assert list(abstention["images"]) == ["Validation", "Full test", "Leak-free test"]
-    gate = next(frame.value for frame in at.dataframe if "refused as not MRI" in frame.value.columns)
+    gate = next(frame.value for frame in at.dataframe if "real MRI" in frame.value.columns)
     assert list(gate["real MRI"]) == ["Validation", "Full test", "Leak-free test"]
 
 
@@ -119,3 +125,26 @@ def test_damaged_weights_are_reported_not_raised(tmp_path, monkeypatch, tiny_wei
     at = start()
     assert not at.exception
     assert any("does not match the sha256" in e.value for e in [*at.error, *at.sidebar.error])
+
+
+def test_evaluation_page_shows_external_sets_beside_the_test_results(tmp_path, monkeypatch, tiny_weights):
+    from tests.phantoms import write_dataset
+    from train.evaluate import evaluate_folder
+
+    root = serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
+    folder = write_dataset(tmp_path / "hospital-b", {"": 3}, seed=41)
+    scored = evaluate_folder(root / "default", folder, "hospital-b", workers=1, device="cpu")
+    at = start("pages/evaluation.py")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["set"][:4]) == [
+        "Full test set",
+        "Full test set: mri",
+        "Leak-free test subset",
+        "Leak-free test subset: mri",
+    ]
+    external = table[table["set"].str.startswith("hospital-b")]
+    assert list(external["images"]) == [scored["clean"]["n"], scored["all"]["n"]]
+    assert external["accuracy"].iloc[1] == scored["all"]["accuracy"]
+    assert "No other source has been scored" not in texts(at)
+    assert by_label(at.selectbox, "Other source").value == "hospital-b"

@@ -117,8 +117,11 @@ def test_refitting_refuses_data_that_differs_from_the_run(tmp_path, tiny_weights
     shutil.copytree(synthetic_dataset, data)
     victim = sorted((data / "Training" / "glioma").glob("*.png"))[0]
     victim.write_bytes(load_png_of_noise())
-    assert safety.main(["--weights", str(tiny_weights), "--data", str(data), "--workers", "1"]) == 2
+    assert safety.main(["--weights", str(tiny_weights), "--data", f"mri={data}", "--workers", "1"]) == 2
     assert "differ from the run's manifest" in capsys.readouterr().err
+    # under another source name the files are not the run's at all
+    assert safety.main(["--weights", str(tiny_weights), "--data", str(data), "--workers", "1"]) == 2
+    assert "not in the run's manifest" in capsys.readouterr().err
 
 
 def load_png_of_noise() -> bytes:

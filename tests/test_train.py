@@ -36,13 +36,15 @@ def test_smoke_run_writes_the_full_report(tiny_weights, synthetic_dataset):
             assert key in report, (subset, key)
     assert metrics["test"]["full"]["n"] == 12
     data = metrics["data"]
-    assert data["unreadable"] == [{"path": "Training/glioma/broken.jpg", "reason": data["unreadable"][0]["reason"]}]
+    reason = data["unreadable"][0]["reason"]
+    assert data["unreadable"] == [{"source": "mri", "path": "Training/glioma/broken.jpg", "reason": reason}]
     assert data["duplicates"]["exact_duplicate_groups"] == 1
     assert data["leak_free_test_images"] == 11  # one test image has an exact and a near copy in Training
 
     predictions = read_csv(tiny_weights / "predictions.csv")
     assert len(predictions) == 12
     assert list(predictions[0]) == [
+        "source",
         "path",
         "true",
         "p_glioma",
@@ -51,8 +53,12 @@ def test_smoke_run_writes_the_full_report(tiny_weights, synthetic_dataset):
         "p_pituitary",
         "prediction",
         "confidence",
+        "status",
         "leak_free",
+        "sequence",
+        "plane",
     ]
+    assert {row["status"] for row in predictions} <= {"ok", "uncertain", "not_mri"}
     leaky = [row["path"] for row in predictions if row["leak_free"] == "0"]
     assert leaky == [
         sorted(p.name for p in (synthetic_dataset / "Testing" / "pituitary").iterdir())[0].join(

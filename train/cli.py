@@ -1,4 +1,4 @@
-"""`python -m train --data DIR --out weights/NAME`: from a folder of labelled slices to weights + report.
+"""`python -m train --data DIR [--data DIR ...] --out weights/NAME`: from labelled slices to weights + report.
 
 The flags are the recipe. The same entry point runs on one CPU, one GPU, or many under `torchrun`.
 """
@@ -19,18 +19,22 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from core.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.inference import Classifier
 from core.models import ARCHITECTURES, build_model
+from core.precision import PRECISIONS, fastest_training_precision
 from core.preprocessing import Preprocessing
-from train import distributed, report, safety
-from train.augment import Augmentation
+from core.scoring import score_images
+from train import distributed, evaluate, report, safety
+from train.augment import FAMILIES, Augmentation
 from train.calibration import fit_temperature
-from train.dataset import prepare
-from train.dedup import NEAR_DUPLICATE_BITS, duplicate_groups
-from train.loop import evaluate_logits, train_one_epoch
-from train.splits import TEST, TRAIN, VAL, assign_splits
+from train.dataset import Source, prepare
+from train.dedup import NEAR_DUPLICATE_BITS
+from train.loop import Batches, Progress, evaluate_logits, train_one_epoch
+from train.split_data import split_dataset
 from train.state import discard_state, load_state, save_state
 
 REPORT_FILES = ("metrics.json", "predictions.csv", "history.csv", "split_manifest.csv", "misclassified.npz")
@@ -38,8 +42,15 @@ REPORT_FILES = ("metrics.json", "predictions.csv", "history.csv", "split_manifes
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, help="folder of class subfolders, or with Training/ and Testing/")
+    parser.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        type=Source.parse,
+        help="a source: folder of class subfolders, or with Training/ and Testing/; NAME=DIR names it; repeat for more",
+    )
     parser.add_argument("--out", required=True, help="weights folder to write, e.g. weights/my-run")
+    parser.add_argument("--external", action="append", default=[], metavar="NAME=DIR", help="score after training")
     parser.add_argument("--arch", default="mobilenet_v3_small", choices=sorted(ARCHITECTURES))
     parser.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (torch cache)")
     parser.add_argument("--img-size", type=int, default=128)
@@ -49,9 +60,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the OneCycle schedule")
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--augment", default=",".join(FAMILIES), help=f"families: {', '.join(FAMILIES)} or none")
+    parser.add_argument("--precision", default="auto", choices=["auto", *PRECISIONS], help="auto: time both")
     parser.add_argument("--patience", type=int, default=15, help="epochs without validation gain before stopping")
     parser.add_argument("--val-fraction", type=float, default=0.15)
-    parser.add_argument("--test-fraction", type=float, default=0.15, help="used only without a Testing folder")
+    parser.add_argument("--test-fraction", type=float, default=0.15, help="for sources without a Testing folder")
     parser.add_argument("--near-duplicate-bits", type=int, default=NEAR_DUPLICATE_BITS)
     parser.add_argument("--limit-per-class", type=int, help="use at most N files per class and folder (smoke runs)")
     parser.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
@@ -72,42 +85,23 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace, world: distributed.World, device: torch.device) -> None:
+    """The recipe: data and splits, model and optimiser, epochs, then the report."""
     log = print if world.is_main else (lambda *_, **__: None)
     started = time.perf_counter()
     configure_determinism(args.seed, args.deterministic)
     out = Path(args.out)
+    externals = [evaluate.parse_external(value) for value in args.external]  # refuse a typo before training
 
-    preprocessing = Preprocessing(img_size=args.img_size, crop_to_head=not args.no_crop)
     workers = args.workers or max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+    preprocessing = Preprocessing(img_size=args.img_size, crop_to_head=not args.no_crop)
     data = prepare(args.data, preprocessing, args.limit_per_class, workers)
     log(
-        f"data: {len(data.files)} images, {len(data.classes)} classes {data.classes}, "
+        f"data: {len(data.files)} images from {len(data.sources)} sources, classes {data.classes}, "
         f"{len(data.unreadable)} unreadable, decoded in {time.perf_counter() - started:.1f}s"
     )
-
-    groups, duplicates = duplicate_groups(data.sha256, data.dhash, data.dhash_mirrored, args.near_duplicate_bits)
-    is_given_test = np.array([f.origin == "Testing" for f in data.files], dtype=bool)
-    splits, leak_free, copy_of = assign_splits(
-        data.labels, groups, is_given_test, data.sha256, args.val_fraction, args.test_fraction, args.seed
-    )
-    manifest = report.build_manifest(data, groups, splits, leak_free, copy_of)
-    summary = report.data_summary(data, splits, groups, leak_free, duplicates)
-    train_index, val_index, test_index = (np.nonzero(splits == name)[0] for name in (TRAIN, VAL, TEST))
-    log(
-        f"splits: train {len(train_index)}, val {len(val_index)}, test {len(test_index)} "
-        f"({summary['leak_free_test_images']} leak-free); {duplicates['exact_duplicate_groups']} exact and "
-        f"{duplicates['duplicate_groups']} exact-or-near duplicate groups"
-    )
-    if len(train_index) == 0:
-        raise SystemExit("no training images left after splitting; check --data")
-
-    train_pixels = data.images[train_index].astype(np.float32) / 255.0
-    preprocessing = dataclasses.replace(
-        preprocessing, mean=round(float(train_pixels.mean()), 6), std=round(float(train_pixels.std()) or 1.0, 6)
-    )
-    del train_pixels
-    images = torch.from_numpy(data.images).to(device)
-    labels = torch.from_numpy(data.labels).to(device)
+    split = split_dataset(data, args)
+    log(split.describe())
+    preprocessing = standardisation_of(data.images[split.train], preprocessing)
 
     torch.manual_seed(args.seed)
     model = build_model(args.arch, len(data.classes), pretrained=args.pretrained)
@@ -117,99 +111,63 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
         if world.is_distributed
         else model
     )
+    images, labels = torch.from_numpy(data.images).to(device), torch.from_numpy(data.labels).to(device)
+    per_process_batch = max(1, min(args.batch_size // world.size, len(split.train) // world.size))
+    batches = Batches(
+        images,
+        labels,
+        torch.from_numpy(split.train),
+        per_process_batch,
+        preprocessing,
+        Augmentation.from_families(args.augment),
+        world,
+        args.seed,
+    )
+    precision, speeds = choose_precision(args.precision, model, next(iter(batches.for_epoch(0)))[0])
+    log(f"precision {precision} (training images/s measured: {speeds or 'not measured'})")
 
-    per_process_batch = max(1, min(args.batch_size // world.size, len(train_index) // world.size))
-    steps_per_epoch = max(1, len(train_index) // world.size // per_process_batch)
+    criterion = nn.CrossEntropyLoss(
+        weight=class_weights(data.labels[split.train], len(data.classes), device), label_smoothing=args.label_smoothing
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.25
+        optimizer, max_lr=args.lr, total_steps=args.epochs * batches.steps_per_epoch, pct_start=0.25
     )
-    counts = np.bincount(data.labels[train_index], minlength=len(data.classes)).astype(np.float64)
-    class_weights = torch.tensor(
-        counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32, device=device
+    metadata = build_metadata(
+        args,
+        data,
+        preprocessing,
+        split,
+        world,
+        device,
+        {"precision": precision, "precision_images_per_s": speeds, "augmentation": batches.augmentation.to_dict()},
     )
-    augmentation = Augmentation()
-    train_positions = torch.from_numpy(train_index)
-    val_positions = torch.from_numpy(val_index).to(device)
-
-    metadata = build_metadata(args, data.classes, preprocessing, report.manifest_sha256(manifest), world, device)
-    progress = {"epoch": 0, "best_epoch": 0, "best_score": None, "stale_epochs": 0, "history": [], "train_seconds": 0.0}
+    progress = Progress()
     if args.resume:
-        state = load_state(out)
-        if state["manifest_sha256"] != metadata["data"]["manifest_sha256"]:
-            raise SystemExit("--resume: the data or its splits differ from the interrupted run's")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        progress = state["progress"]
-        log(f"resuming after epoch {progress['epoch']}")
+        progress = resume(out, metadata, model, optimizer, scheduler)
+        log(f"resuming after epoch {progress.epoch}")
 
     log(
         f"training {args.arch} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters) at "
         f"{args.img_size}px on {device}{f' × {world.size} processes' if world.is_distributed else ''}"
     )
-    augment_generator = torch.Generator(device=device)
-    shuffle_generator = torch.Generator()
-    while progress["epoch"] < args.epochs:
-        epoch = progress["epoch"] + 1
-        # Seeds derive from (seed, epoch), so a resumed run draws exactly what the uninterrupted one would.
-        # The shuffle is shared by all processes; augmentation and dropout differ per process.
-        shuffle_generator.manual_seed(args.seed * 100_003 + epoch)
-        torch.manual_seed(args.seed * 100_003 + epoch * 1_009 + world.rank)
-        augment_generator.manual_seed(args.seed * 100_003 + epoch * 1_009 + world.rank)
-        order = train_positions[torch.randperm(len(train_positions), generator=shuffle_generator)]
-        share = order[world.rank :: world.size][: steps_per_epoch * per_process_batch].to(device)
+    val_positions = torch.from_numpy(split.val).to(device)
+    while progress.epoch < args.epochs:
+        epoch = progress.epoch + 1
         epoch_started = time.perf_counter()
-        loss_sum, correct, seen = train_one_epoch(
-            trained,
-            images,
-            labels,
-            share,
-            per_process_batch,
-            optimizer,
-            scheduler,
-            preprocessing,
-            augmentation,
-            class_weights,
-            args.label_smoothing,
-            augment_generator,
-            world,
-        )
-        loss_sum, correct, seen = distributed.sum_across(world, [loss_sum, correct, seen], device)
+        totals = train_one_epoch(trained, criterion, optimizer, scheduler, batches.for_epoch(epoch), precision)
+        loss_sum, correct, seen = distributed.sum_across(world, list(totals), device)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - epoch_started
-        progress["train_seconds"] += seconds
-
-        val_logits = evaluate_logits(model, images, val_positions, preprocessing, 256)
-        val_labels = data.labels[val_index]
-        val_loss = float(F.cross_entropy(val_logits, torch.from_numpy(val_labels)).item()) if len(val_index) else None
-        val_accuracy = float((val_logits.argmax(1).numpy() == val_labels).mean()) if len(val_index) else None
-        row = {
-            "epoch": epoch,
-            "train_loss": round(loss_sum / max(seen, 1), 5),
-            "train_accuracy": round(correct / max(seen, 1), 5),
-            "val_loss": None if val_loss is None else round(val_loss, 5),
-            "val_accuracy": None if val_accuracy is None else round(val_accuracy, 5),
-            "lr": scheduler.get_last_lr()[0],
-            "images_per_s": round(seen / seconds, 1),
-            "epoch_seconds": round(seconds, 2),
-            "elapsed_s": round(time.perf_counter() - started, 1),
-        }
-        progress["history"].append(row)
-        progress["epoch"] = epoch
-        # Higher validation accuracy wins; a tie goes to the lower validation loss. No validation: last epoch.
-        score = (val_accuracy, -val_loss) if val_accuracy is not None else (epoch, 0.0)
-        improved = progress["best_score"] is None or tuple(score) > tuple(progress["best_score"])
-        if improved:
-            progress.update(best_score=list(score), best_epoch=epoch, stale_epochs=0)
-        else:
-            progress["stale_epochs"] += 1
-        log(
-            f"epoch {epoch:3d}/{args.epochs}  loss {row['train_loss']:.4f}  "
-            f"val_acc {_fmt(val_accuracy)}  val_loss {_fmt(val_loss)}  lr {row['lr']:.2e}  "
-            f"{row['images_per_s']:.0f} img/s  elapsed {row['elapsed_s']:.0f}s{'  *' if improved else ''}"
+        val_logits = evaluate_logits(model, images, val_positions, preprocessing, 256, precision=precision)
+        row = epoch_row(
+            epoch, (loss_sum, correct, seen), val_logits, data.labels[split.val], scheduler, seconds, started
         )
+        # Higher validation accuracy wins; a tie goes to the lower validation loss. No validation: last epoch.
+        score = (row["val_accuracy"], -row["val_loss"]) if row["val_accuracy"] is not None else (epoch, 0.0)
+        improved = progress.record(row, score)
+        log(epoch_line(row, args.epochs, improved))
         if world.is_main:
             if improved:
                 save_checkpoint(out, model.state_dict(), {**metadata, "complete": False, "best_epoch": epoch})
@@ -219,128 +177,137 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
-                    "progress": progress,
+                    "progress": dataclasses.asdict(progress),
                     "manifest_sha256": metadata["data"]["manifest_sha256"],
                 },
             )
-        stop = args.patience > 0 and progress["stale_epochs"] >= args.patience
-        if distributed.broadcast_flag(world, stop, device):
+        if distributed.broadcast_flag(world, progress.should_stop(args.patience), device):
             log(f"early stop: no validation gain in {args.patience} epochs")
             break
     distributed.barrier(world)
 
     if world.is_main:
-        finish(
-            out,
-            args,
-            data,
-            model,
-            images,
-            preprocessing,
-            metadata,
-            progress,
-            summary,
-            manifest,
-            val_index,
-            test_index,
-            leak_free,
-            started,
-        )
-        log(safety.summary_line(safety.fit_safety(out, data, splits, leak_free, str(device))))
+        finish(out, model, data, split, metadata, progress, started, device)
+        for name, folder in externals:
+            log(evaluate.summary_line(evaluate.evaluate_folder(out, folder, name, workers=workers)))
         discard_state(out)
     distributed.barrier(world)
 
 
-def finish(
-    out,
-    args,
-    data,
-    model,
-    images,
-    preprocessing,
-    metadata,
-    progress,
-    summary,
-    manifest,
-    val_index,
-    test_index,
-    leak_free,
-    started,
-) -> None:
-    """Reload the best epoch, calibrate on validation, score the test set once, write the report."""
+def finish(out, model, data, split, metadata, progress, started, device) -> None:
+    """Reload the best epoch, calibrate on validation, fit the safety settings, then score the test set once
+    with the served model (the app's own path) and write the report."""
     best_state, _ = load_checkpoint(out)
     model.load_state_dict(best_state)
-    device = images.device
-    val_logits = evaluate_logits(model, images, torch.from_numpy(val_index).to(device), preprocessing, 256)
-    temperature = fit_temperature(val_logits, torch.from_numpy(data.labels[val_index]))
-    test_logits = evaluate_logits(
-        model, images, torch.from_numpy(test_index).to(device), preprocessing, 256, progress=True
+    preprocessing, precision = Preprocessing.from_dict(metadata["preprocessing"]), metadata["training"]["precision"]
+    images = torch.from_numpy(data.images).to(device)
+    val_logits = evaluate_logits(
+        model, images, torch.from_numpy(split.val).to(device), preprocessing, 256, precision=precision
     )
-    val_metrics, _ = report.evaluation_metrics(data.labels[val_index], val_logits.numpy(), temperature, data.classes)
-    full, probabilities = report.evaluation_metrics(
-        data.labels[test_index], test_logits.numpy(), temperature, data.classes
-    )
-    clean = leak_free[test_index]
-    leak_free_metrics, _ = report.evaluation_metrics(
-        data.labels[test_index][clean], test_logits.numpy()[clean], temperature, data.classes
-    )
-    best_row = progress["history"][progress["best_epoch"] - 1]
+    temperature = fit_temperature(val_logits, torch.from_numpy(data.labels[split.val]))
     training = {
-        "epochs_run": progress["epoch"],
-        "best_epoch": progress["best_epoch"],
-        "best_val_accuracy": best_row["val_accuracy"],
-        "train_loop_seconds": round(progress["train_seconds"], 1),
-        "total_seconds": round(time.perf_counter() - started, 1),
+        "epochs_run": progress.epoch,
+        "best_epoch": progress.best_epoch,
+        "best_val_accuracy": progress.best_row["val_accuracy"],
+        "train_loop_seconds": round(progress.train_seconds, 1),
     }
     metadata = {
         **metadata,
         "complete": True,
         "calibration": {"method": "temperature scaling on validation", "temperature": temperature},
         "training": {**metadata["training"], **training},
-        "test_accuracy": {"full": full["accuracy"], "leak_free": leak_free_metrics["accuracy"]},
     }
     save_checkpoint(out, best_state, metadata)
-    metrics = {
-        "created": metadata["created"],
-        "model": {"architecture": args.arch, "img_size": args.img_size, "classes": data.classes},
-        "data": summary,
-        "training": training,
-        "calibration": {
-            "temperature": temperature,
-            "validation_ece_before": val_metrics["ece_uncalibrated"],
-            "validation_ece_after": val_metrics["ece"],
-        },
-        "validation": val_metrics,
-        "test": {"full": full, "leak_free": leak_free_metrics},
-    }
-    write_json_atomic(out / "metrics.json", metrics)
-    report.write_predictions(out / "predictions.csv", data, test_index, probabilities, leak_free)
-    report.write_csv(out / "history.csv", progress["history"], list(progress["history"][0]))
-    report.write_csv(out / "split_manifest.csv", manifest, report.MANIFEST_COLUMNS)
-    wrong = report.write_misclassified(out / "misclassified.npz", data, test_index, probabilities)
-    print(
-        f"test accuracy {full['accuracy']:.4f} (full, {full['n']} images), "
-        f"{_fmt(leak_free_metrics['accuracy'])} (leak-free, {leak_free_metrics['n']}); "
-        f"ECE {full['ece_uncalibrated']:.4f} -> {full['ece']:.4f} at T={temperature:.3f}; "
-        f"{wrong} misclassified; report in {out}"
+    safety_sections = safety.fit_safety(out, data, split.names, split.leak_free, str(device))
+    print(safety.summary_line(safety_sections))
+    classifier = Classifier(out, device=str(device))
+    scored_test = score_images(classifier, data.images[split.test], data.statistics[split.test])
+    training["total_seconds"] = round(time.perf_counter() - started, 1)
+    report.write_report(
+        out,
+        report.RunRecord(
+            data, split, scored_test, temperature, val_logits, training, progress.history, safety_sections
+        ),
     )
 
 
-def build_metadata(args, classes, preprocessing, manifest_hash, world, device) -> dict:
+def choose_precision(requested: str, model: nn.Module, batch: torch.Tensor) -> tuple[str, dict | None]:
+    if requested != "auto":
+        return requested, None
+    return fastest_training_precision(model, batch)
+
+
+def standardisation_of(train_images: np.ndarray, preprocessing: Preprocessing) -> Preprocessing:
+    """The training images' mean and spread, stored with the weights so serving normalises alike."""
+    pixels = train_images.astype(np.float32) / 255.0
+    return dataclasses.replace(
+        preprocessing, mean=round(float(pixels.mean()), 6), std=round(float(pixels.std()) or 1.0, 6)
+    )
+
+
+def class_weights(train_labels: np.ndarray, n_classes: int, device: torch.device) -> torch.Tensor:
+    counts = np.bincount(train_labels, minlength=n_classes).astype(np.float64)
+    return torch.tensor(counts.sum() / (n_classes * np.maximum(counts, 1)), dtype=torch.float32, device=device)
+
+
+def resume(out: Path, metadata: dict, model, optimizer, scheduler) -> Progress:
+    state = load_state(out)
+    if state["manifest_sha256"] != metadata["data"]["manifest_sha256"]:
+        raise SystemExit("--resume: the data or its splits differ from the interrupted run's")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return Progress(**state["progress"])
+
+
+def epoch_row(epoch, totals, val_logits, val_labels, scheduler, seconds, started) -> dict:
+    loss_sum, correct, seen = totals
+    has_val = len(val_labels) > 0
+    val_loss = float(F.cross_entropy(val_logits, torch.from_numpy(val_labels)).item()) if has_val else None
+    val_accuracy = float((val_logits.argmax(1).numpy() == val_labels).mean()) if has_val else None
+    return {
+        "epoch": epoch,
+        "train_loss": round(loss_sum / max(seen, 1), 5),
+        "train_accuracy": round(correct / max(seen, 1), 5),
+        "val_loss": None if val_loss is None else round(val_loss, 5),
+        "val_accuracy": None if val_accuracy is None else round(val_accuracy, 5),
+        "lr": scheduler.get_last_lr()[0],
+        "images_per_s": round(seen / seconds, 1),
+        "epoch_seconds": round(seconds, 2),
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def epoch_line(row: dict, epochs: int, improved: bool) -> str:
+    return (
+        f"epoch {row['epoch']:3d}/{epochs}  loss {row['train_loss']:.4f}  "
+        f"val_acc {_fmt(row['val_accuracy'])}  val_loss {_fmt(row['val_loss'])}  lr {row['lr']:.2e}  "
+        f"{row['images_per_s']:.0f} img/s  elapsed {row['elapsed_s']:.0f}s{'  *' if improved else ''}"
+    )
+
+
+def build_metadata(args, data, preprocessing, split, world, device, recipe: dict) -> dict:
+    arguments = {key: value for key, value in vars(args).items() if key != "resume"}
+    arguments["data"] = [f"{source.name}={source.root}" for source in args.data]
     return {
         "format_version": 1,
         "name": Path(args.out).name,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "architecture": args.arch,
-        "classes": classes,
+        "classes": data.classes,
         "preprocessing": preprocessing.to_dict(),
         "training": {
             "command": "python -m train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "args": {key: value for key, value in vars(args).items() if key != "resume"},
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+            "args": arguments,
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
             "processes": world.size,
+            **recipe,
         },
-        "data": {"root": Path(args.data).name, "manifest_sha256": manifest_hash},
+        "data": {
+            "sources": [source.name for source in data.sources],
+            "manifest_sha256": split.manifest_sha256,
+            "validated_scope": split.validated_scope(),
+        },
         "versions": library_versions(),
         "git_commit": _git_commit(),
     }
@@ -379,6 +346,16 @@ def _git_commit() -> str | None:
     if commit.returncode != 0:
         return None
     return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
 
 
 def _fmt(value: float | None) -> str:

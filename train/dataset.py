@@ -1,7 +1,8 @@
-"""Index a folder of class subfolders, then decode, hash and preprocess every image once.
+"""Index folders of class subfolders (one or more sources), then decode, hash and preprocess every image once.
 
-Layouts:  DIR/<class>/*                       -> one pool; the test set is carved out later
-          DIR/Training/<class>/*, DIR/Testing/<class>/*  -> Testing is the test set
+Layouts of each source:  DIR/<class>/*                       -> one pool; its test share is carved out later
+                         DIR/Training/<class>/*, DIR/Testing/<class>/*  -> Testing is its test set
+Every image keeps the name of the source it came from, so splits, duplicates and metrics can be per source.
 The result, `PreparedData`, holds every readable image as uint8 at the model's input size (the output of
 `core.preprocessing`), its label, origin folder, content hash and perceptual hashes. Unreadable files are
 listed, never fatal.
@@ -9,6 +10,7 @@ listed, never fatal.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import multiprocessing
 import os
@@ -20,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.image_io import UnreadableScanError, read_image
+from core.labels import KNOWN_CLASSES, canonical_label
 from core.ood import IMAGE_STATISTICS, image_statistics
 from core.preprocessing import Preprocessing
 from train.dedup import perceptual_hashes
@@ -27,17 +30,33 @@ from train.dedup import perceptual_hashes
 TRAIN_FOLDER, TEST_FOLDER = "Training", "Testing"
 
 
+@dataclass(frozen=True)
+class Source:
+    name: str  # what reports call it: the folder's name unless given as NAME=DIR
+    root: Path
+
+    @classmethod
+    def parse(cls, value: str | Path) -> Source:
+        """'DIR' or 'NAME=DIR'."""
+        text = str(value)
+        name, separator, folder = text.partition("=")
+        if not separator or not name or "/" in name:
+            folder, name = text, Path(text).resolve().name
+        return cls(name, Path(folder))
+
+
 @dataclass
 class IndexedFile:
     path: Path  # absolute
-    relative: str  # relative to the data root; what reports show
+    relative: str  # relative to its source's root; what reports show beside the source
     label: str
     origin: str  # "Training", "Testing", or "" for a flat layout
+    source: str = ""
 
 
 @dataclass
 class PreparedData:
-    root: Path
+    sources: list[Source]
     classes: list[str]
     files: list[IndexedFile]  # readable files only, aligned with the arrays below
     images: np.ndarray  # uint8 (N, S, S)
@@ -49,8 +68,27 @@ class PreparedData:
     unreadable: list[dict] = field(default_factory=list)  # {"path", "reason"}
 
     @property
-    def has_test_folder(self) -> bool:
-        return any(f.origin == TEST_FOLDER for f in self.files)
+    def source_names(self) -> np.ndarray:
+        return np.array([f.source for f in self.files], dtype=object)
+
+    def has_test_folder(self, source: str) -> bool:
+        return any(f.origin == TEST_FOLDER and f.source == source for f in self.files)
+
+
+def index_sources(sources: list[Source]) -> tuple[list[str], list[IndexedFile]]:
+    """The union of every source's classes (a source may lack some, e.g. no pituitary) and all their files.
+    Folder names in a common spelling of a known class ("Normal", "no_tumor") join that class."""
+    names = [source.name for source in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two data sources share a name ({', '.join(names)}); name them with NAME=DIR")
+    classes, files = set(), []
+    for source in sources:
+        _, source_files = index_folder(source.root)
+        for indexed in source_files:
+            label = canonical_label(indexed.label, KNOWN_CLASSES) or indexed.label
+            classes.add(label)
+            files.append(dataclasses.replace(indexed, label=label, source=source.name))
+    return sorted(classes), files
 
 
 def index_folder(root: str | Path) -> tuple[list[str], list[IndexedFile]]:
@@ -76,14 +114,26 @@ def index_folder(root: str | Path) -> tuple[list[str], list[IndexedFile]]:
 
 
 def prepare(
-    root: str | Path,
+    sources: list[Source] | str | Path,
     preprocessing: Preprocessing,
     limit_per_class: int | None = None,
     workers: int | None = None,
 ) -> PreparedData:
-    """Decode, hash and preprocess every file under `root`, in parallel processes."""
-    root = Path(root)
-    classes, files = index_folder(root)
+    """Decode, hash and preprocess every file of every source (one folder is one source), in parallel."""
+    if isinstance(sources, str | Path):
+        sources = [Source.parse(sources)]
+    classes, files = index_sources(sources)
+    return decode_files(sources, classes, files, preprocessing, limit_per_class, workers)
+
+
+def decode_files(
+    sources: list[Source],
+    classes: list[str],
+    files: list[IndexedFile],
+    preprocessing: Preprocessing,
+    limit_per_class: int | None = None,
+    workers: int | None = None,
+) -> PreparedData:
     if limit_per_class:
         files = _first_per_class(files, limit_per_class)
     workers = workers or max(1, min(os.cpu_count() or 1, 16))
@@ -106,12 +156,12 @@ def prepare(
     kept, unreadable = [], []
     for indexed, result in zip(files, results, strict=True):
         if isinstance(result, str):
-            unreadable.append({"path": indexed.relative, "reason": result})
+            unreadable.append({"source": indexed.source, "path": indexed.relative, "reason": result})
         else:
             kept.append((indexed, result))
     size = preprocessing.img_size
     return PreparedData(
-        root=root,
+        sources=sources,
         classes=classes,
         files=[indexed for indexed, _ in kept],
         images=np.stack([r[0] for _, r in kept]) if kept else np.zeros((0, size, size), np.uint8),
@@ -137,11 +187,11 @@ def _prepare_one(job: tuple[str, Preprocessing]):
 
 
 def _first_per_class(files: list[IndexedFile], limit: int) -> list[IndexedFile]:
-    """At most `limit` files per (origin, class): small runs for tests and smoke checks."""
-    counts: dict[tuple[str, str], int] = {}
+    """At most `limit` files per (source, origin, class): small runs for tests and smoke checks."""
+    counts: dict[tuple[str, str, str], int] = {}
     kept = []
     for f in files:
-        key = (f.origin, f.label)
+        key = (f.source, f.origin, f.label)
         counts[key] = counts.get(key, 0) + 1
         if counts[key] <= limit:
             kept.append(f)

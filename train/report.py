@@ -1,121 +1,142 @@
 """Write the evaluation report next to the weights: everything the evaluation page shows, and nothing it
 would need the dataset for.
 
-  metrics.json         data summary, calibration, validation and test metrics (full and leak-free)
-  predictions.csv      one row per test image: path, true class, calibrated probabilities, prediction
+  metrics.json         data summary, calibration, validation and test metrics (full and leak-free, each
+                       broken down by source, sequence and plane), abstention and gate
+  predictions.csv      one row per test image: source, path, true class, calibrated probabilities, status
   history.csv          one row per epoch
-  split_manifest.csv   every file: class, origin folder, split, duplicate group, sha256
+  split_manifest.csv   every file: source, class, origin folder, split, duplicate group, hashes
   misclassified.npz    the misclassified test images as the model saw them, with their labels
+The test numbers come from core.scoring with the served model, as external evaluations do.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
-from core.checkpoint import write_bytes_atomic
+from core.checkpoint import read_metadata, write_bytes_atomic, write_json_atomic
 from core.inference import softmax
-from core.metrics import classification_report, expected_calibration_error, reliability_bins
-from train.dataset import PreparedData
-from train.splits import TEST
+from core.metrics import classification_report, expected_calibration_error
+from core.scan_attributes import plane_from_path, sequence_from_path
+from core.scoring import ScoredImages, summarise
+from train.dataset import IndexedFile, PreparedData
+from train.split_data import MANIFEST_COLUMNS, SplitData
 
 THUMBNAIL_SIZE = 128
-MANIFEST_COLUMNS = ["path", "class", "origin", "split", "group", "leak_free", "copy_of", "sha256", "dhash"]
 
 
-def build_manifest(
-    data: PreparedData, groups: np.ndarray, splits: np.ndarray, leak_free: np.ndarray, copy_of: np.ndarray
-) -> list[dict]:
-    rows = []
-    for i, indexed in enumerate(data.files):
-        rows.append(
-            {
-                "path": indexed.relative,
-                "class": indexed.label,
-                "origin": indexed.origin,
-                "split": str(splits[i]),
-                "group": int(groups[i]),
-                "leak_free": int(leak_free[i]) if splits[i] == TEST else "",
-                "copy_of": data.files[copy_of[i]].relative if copy_of[i] >= 0 else "",
-                "sha256": data.sha256[i],
-                "dhash": "".join(f"{word:016x}" for word in data.dhash[i]),
-            }
-        )
-    for unreadable in data.unreadable:
-        rows.append({"path": unreadable["path"], "split": "unreadable", "copy_of": "", "leak_free": ""})
-    return rows
+@dataclass(frozen=True)
+class RunRecord:
+    """What a finished run knows, for its report."""
+
+    data: PreparedData
+    split: SplitData
+    scored_test: ScoredImages  # the served model's results on split.test, in that order
+    temperature: float
+    val_logits: torch.Tensor  # the training model's, uncalibrated
+    training: dict
+    history: list[dict]
+    safety: dict  # abstention and gate sections from train/safety.py
 
 
-def manifest_sha256(manifest: list[dict]) -> str:
-    """Identifies the training data: same files, same content, same splits -> same hash."""
-    digest = hashlib.sha256()
-    for row in sorted(manifest, key=lambda r: r["path"]):
-        digest.update(f"{row['path']}\t{row.get('sha256', '')}\t{row.get('class', '')}\t{row['split']}\n".encode())
-    return digest.hexdigest()
-
-
-def data_summary(
-    data: PreparedData, splits: np.ndarray, groups: np.ndarray, leak_free: np.ndarray, duplicates: dict
-) -> dict:
-    counts = {
-        split: {name: int(((splits == split) & (data.labels == c)).sum()) for c, name in enumerate(data.classes)}
-        for split in ("train", "val", "test", "excluded")
-    }
-    is_test = splits == TEST
-    test_groups, pool_groups = set(groups[is_test].tolist()), set(groups[~is_test].tolist())
-    labels_by_group: dict[int, set] = {}
-    for group, label in zip(groups.tolist(), data.labels.tolist(), strict=True):
-        labels_by_group.setdefault(group, set()).add(label)
-    return {
-        "root": data.root.name,
-        "classes": data.classes,
-        "test_source": "Testing folder" if data.has_test_folder else "stratified split by duplicate group",
-        "counts": counts,
-        "duplicates": {
-            **duplicates,
-            "groups_spanning_training_and_test": len(test_groups & pool_groups),
-            "groups_with_conflicting_labels": sum(1 for labels in labels_by_group.values() if len(labels) > 1),
+def write_report(out: Path, record: RunRecord) -> None:
+    data, split, scored = record.data, record.split, record.scored_test
+    test = split.test
+    labels, clean = data.labels[test], split.leak_free[test]
+    files = [data.files[i] for i in test]
+    attributes = image_attributes(files)
+    full = summarise(labels, scored, data.classes, attributes)
+    leak_free = summarise(labels[clean], scored[clean], data.classes, {k: v[clean] for k, v in attributes.items()})
+    metadata = read_metadata(out)
+    write_json_atomic(
+        out / "metadata.json",
+        {**metadata, "test_accuracy": {"full": full["accuracy"], "leak_free": leak_free["accuracy"]}},
+    )
+    val_labels = data.labels[split.val]
+    validation = validation_metrics(val_labels, record.val_logits.numpy(), record.temperature, data.classes)
+    metrics = {
+        "created": metadata["created"],
+        "model": {
+            "architecture": metadata["architecture"],
+            "img_size": metadata["preprocessing"]["img_size"],
+            "classes": data.classes,
         },
-        "test_images": int(is_test.sum()),
-        "leak_free_test_images": int(leak_free.sum()),
-        "unreadable": data.unreadable,
+        "data": split.summary(),
+        "training": record.training,
+        "calibration": {
+            "temperature": record.temperature,
+            "validation_ece_before": validation["ece_uncalibrated"],
+            "validation_ece_after": validation["ece"],
+        },
+        "validation": validation,
+        "test": {"full": full, "leak_free": leak_free},
+        **record.safety,
+    }
+    write_json_atomic(out / "metrics.json", metrics)
+    write_predictions(out / "predictions.csv", files, labels, scored, data.classes, {"leak_free": clean.astype(int)})
+    write_csv(out / "history.csv", record.history, list(record.history[0]))
+    write_csv(out / "split_manifest.csv", split.manifest(), MANIFEST_COLUMNS)
+    wrong = write_misclassified(out / "misclassified.npz", files, data.images[test], labels, scored, data.classes)
+    print(
+        f"test accuracy {full['accuracy']:.4f} (full, {full['n']} images), "
+        f"{_fmt(leak_free['accuracy'])} (leak-free, {leak_free['n']}); answered but wrong "
+        f"{_fmt(full['outcomes']['answered_wrong_share'])}; ECE {full['ece_uncalibrated']:.4f} -> {full['ece']:.4f} "
+        f"at T={record.temperature:.3f}; {wrong} misclassified; report in {out}"
+    )
+    for source, values in full.get("breakdown", {}).get("source", {}).items():
+        print(f"  {source}: accuracy {_fmt(values['accuracy'])} on {values['n']}")
+
+
+def image_attributes(files: list[IndexedFile]) -> dict[str, np.ndarray]:
+    """Per image: its source, and the sequence and plane its name states (empty where it does not)."""
+    return {
+        "source": np.array([f.source for f in files], dtype=object),
+        "sequence": np.array([sequence_from_path(f.relative) for f in files], dtype=object),
+        "plane": np.array([plane_from_path(f.relative) for f in files], dtype=object),
     }
 
 
-def evaluation_metrics(
-    labels: np.ndarray, logits: np.ndarray, temperature: float, classes: list[str]
-) -> tuple[dict, np.ndarray]:
-    """Metrics on calibrated probabilities, with the uncalibrated ECE and both reliability diagrams."""
-    raw, calibrated = softmax(logits), softmax(logits / temperature)
-    report = classification_report(labels, calibrated, classes)
-    report["ece_uncalibrated"] = expected_calibration_error(labels, raw)
-    report["reliability"] = {
-        "uncalibrated": reliability_bins(labels, raw),
-        "calibrated": reliability_bins(labels, calibrated),
-    }
-    return report, calibrated
+def validation_metrics(labels: np.ndarray, logits: np.ndarray, temperature: float, classes: list[str]) -> dict:
+    report = classification_report(labels, softmax(logits / temperature), classes)
+    report["ece_uncalibrated"] = expected_calibration_error(labels, softmax(logits))
+    return report
 
 
-def write_predictions(path: Path, data: PreparedData, index: np.ndarray, probabilities: np.ndarray, leak_free):
-    columns = ["path", "true", *[f"p_{name}" for name in data.classes], "prediction", "confidence", "leak_free"]
+def write_predictions(
+    path: Path,
+    files: list[IndexedFile],
+    labels: np.ndarray,
+    scored: ScoredImages,
+    classes: list[str],
+    extra: dict[str, np.ndarray],
+) -> None:
+    """One row per image, in `files` order; `extra` adds columns (leak_free, clean, ...)."""
+    columns = ["source", "path", "true", *[f"p_{name}" for name in classes], "prediction", "confidence", "status"]
+    columns += [*extra, "sequence", "plane"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    for row, i in enumerate(index):
-        p = probabilities[row]
+    for row, indexed in enumerate(files):
+        p = scored.probabilities[row]
         writer.writerow(
             [
-                data.files[i].relative,
-                data.classes[data.labels[i]],
+                indexed.source,
+                indexed.relative,
+                classes[labels[row]],
                 *[f"{value:.6f}" for value in p],
-                data.classes[int(p.argmax())],
+                classes[int(p.argmax())],
                 f"{p.max():.6f}",
-                int(leak_free[i]),
+                scored.status[row],
+                *[int(values[row]) for values in extra.values()],
+                sequence_from_path(indexed.relative),
+                plane_from_path(indexed.relative),
             ]
         )
     write_bytes_atomic(path, buffer.getvalue().encode())
@@ -129,22 +150,30 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
     write_bytes_atomic(path, buffer.getvalue().encode())
 
 
-def write_misclassified(path: Path, data: PreparedData, index: np.ndarray, probabilities: np.ndarray) -> int:
-    """The misclassified test images as the model saw them, small enough to ship with the weights."""
+def write_misclassified(
+    path: Path, files: list[IndexedFile], images: np.ndarray, labels: np.ndarray, scored, classes: list[str]
+) -> int:
+    """The misclassified images as the model saw them, small enough to ship with the weights."""
+    probabilities = scored.probabilities
     predicted = probabilities.argmax(axis=1)
-    wrong = np.nonzero(predicted != data.labels[index])[0]
-    size = min(THUMBNAIL_SIZE, data.images.shape[1])
+    wrong = np.nonzero(predicted != labels)[0]
+    size = min(THUMBNAIL_SIZE, images.shape[1]) if len(images) else THUMBNAIL_SIZE
     thumbnails = np.zeros((len(wrong), size, size), np.uint8)
     for k, row in enumerate(wrong):
-        thumbnails[k] = cv2.resize(data.images[index[row]], (size, size), interpolation=cv2.INTER_AREA)
+        thumbnails[k] = cv2.resize(images[row], (size, size), interpolation=cv2.INTER_AREA)
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,
         images=thumbnails,
-        paths=np.array([data.files[index[row]].relative for row in wrong], dtype=str),
-        true=np.array([data.classes[data.labels[index[row]]] for row in wrong], dtype=str),
-        predicted=np.array([data.classes[predicted[row]] for row in wrong], dtype=str),
+        paths=np.array([f"{files[row].source}/{files[row].relative}" for row in wrong], dtype=str),
+        true=np.array([classes[labels[row]] for row in wrong], dtype=str),
+        predicted=np.array([classes[predicted[row]] for row in wrong], dtype=str),
         confidence=probabilities[wrong].max(axis=1, initial=0.0).astype(np.float32),
+        status=np.array([scored.status[row] for row in wrong], dtype=str),
     )
     write_bytes_atomic(path, buffer.getvalue())
     return len(wrong)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -25,7 +25,7 @@ from core.inference import Classifier
 from core.ood import fit_gate, stage_statistics
 from core.scan_io import load_scan
 from train.abstention import choose_threshold, selective_summary, tradeoff
-from train.dataset import PreparedData, prepare
+from train.dataset import PreparedData, Source, prepare
 from train.non_mri import non_mri_images
 from train.splits import TEST, TRAIN, VAL
 
@@ -111,22 +111,35 @@ def _non_mri_report(classifier: Classifier) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.safety", description=__doc__.split("\n")[0])
     parser.add_argument("--weights", required=True, help="a weights folder written by python -m train")
-    parser.add_argument("--data", required=True, help="the data folder the run was trained on")
+    parser.add_argument(
+        "--data", required=True, action="append", type=Source.parse, help="a source the run was trained on; repeat"
+    )
     parser.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
     args = parser.parse_args(argv)
 
     weights = Path(args.weights)
     with open(weights / "split_manifest.csv", newline="") as handle:
-        manifest = {row["path"]: row for row in csv.DictReader(handle)}
+        manifest = {(row.get("source", ""), row["path"]): row for row in csv.DictReader(handle)}
     preprocessing = Classifier(weights, device="cpu").preprocessing
     data = prepare(args.data, preprocessing, workers=args.workers)
-    rows = [manifest.get(f.relative) for f in data.files]
+    # Manifests written before sources existed have no source column.
+    has_sources = any(source for source, _ in manifest)
+    rows = [manifest.get((f.source if has_sources else "", f.relative)) for f in data.files]
     changed = [
         f.relative
         for f, row, digest in zip(data.files, rows, data.sha256, strict=True)
         if row and row["sha256"] != digest
     ]
+    missing = [f"{f.source}/{f.relative}" for f, row in zip(data.files, rows, strict=True) if row is None]
+    if missing:
+        sources = sorted({source for source, _ in manifest if source})
+        print(
+            f"error: {len(missing)} files are not in the run's manifest, e.g. {missing[0]}; the run's sources are "
+            f"{', '.join(sources) or 'unnamed'} (give each as NAME=DIR)",
+            file=sys.stderr,
+        )
+        return 2
     if changed:
         print(f"error: {len(changed)} files differ from the run's manifest, e.g. {changed[0]}", file=sys.stderr)
         return 2

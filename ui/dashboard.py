@@ -195,9 +195,19 @@ def data_summary(run: Run) -> None:
         counts.loc["total"] = counts.sum()
         st.markdown("**Images per class and split**")
         st.dataframe(counts, width="content")
+    for source, source_counts in (data.get("counts_by_source") or {}).items():
+        table = pd.DataFrame(source_counts)
+        if len(data.get("counts_by_source")) > 1 and not table.empty:
+            table.index = [display_name(name) for name in table.index]
+            st.markdown(f"**{source}**: images per class and split")
+            st.dataframe(table, width="content")
     duplicates = data.get("duplicates") or {}
+    test_source = data.get("test_source")
+    if isinstance(test_source, dict):
+        test_source = "; ".join(f"{source}: {how}" for source, how in test_source.items())
     facts = {
-        "test set source": data.get("test_source"),
+        "training sources": ", ".join(data.get("sources") or []) or None,
+        "test set source": test_source,
         "test images": data.get("test_images"),
         "leak-free test images": data.get("leak_free_test_images"),
         "exact-duplicate groups": duplicates.get("exact_duplicate_groups"),
@@ -207,6 +217,7 @@ def data_summary(run: Run) -> None:
         "largest duplicate group": duplicates.get("largest_group"),
         "groups spanning Training and Testing": duplicates.get("groups_spanning_training_and_test"),
         "groups with conflicting labels": duplicates.get("groups_with_conflicting_labels"),
+        "groups spanning sources": duplicates.get("groups_spanning_sources"),
         "near-duplicate threshold (bits of 256)": duplicates.get("near_duplicate_max_bits"),
         "unreadable files": len(data.get("unreadable") or []),
     }
@@ -275,3 +286,73 @@ def _gate_table(gate: dict) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+_SHARE_COLUMNS = ("accuracy", "balanced accuracy", "tumour found", "answered but wrong", "refused as not MRI")
+
+
+def _share_config() -> dict:
+    return {name: st.column_config.NumberColumn(name, format="percent") for name in _SHARE_COLUMNS}
+
+
+def measured_on(run: Run) -> None:
+    """Held-out test results beside every other source the run was scored on."""
+    table = evaluation.measured_on(run)
+    if table.empty:
+        st.caption("No test or external results in this run's report.")
+        return
+    st.dataframe(table, hide_index=True, column_config=_share_config())
+    if not run.externals:
+        st.caption(
+            "No other source has been scored for this run. `python -m train.evaluate --weights DIR --data FOLDER "
+            "--name NAME` scores a labelled folder; its results then appear here."
+        )
+    st.caption(
+        "'Answered but wrong' is the share of all scans for which the product stated a class and it was wrong "
+        "(abstentions and refusals are not answers). Numbers on the training dataset's own test folder say "
+        "little about scans from another hospital; the other sources are the better guide."
+    )
+
+
+def external_set(run: Run) -> None:
+    """One external set in detail: per sequence and plane, confusion matrix, errors."""
+    if not run.externals:
+        return
+    names = [external.name for external in run.externals]
+    name = st.selectbox("Other source", names, key="eval:external")
+    external = run.externals[names.index(name)]
+    part = st.radio(
+        "Images",
+        ["clean", "all"],
+        format_func={"clean": "Not copies of training images", "all": "Every image"}.get,
+        horizontal=True,
+        key="eval:external-part",
+    )
+    metrics = external.metrics.get(part) or {}
+    data = external.metrics.get("data") or {}
+    contamination = external.metrics.get("contamination") or {}
+    st.caption(
+        f"{data.get('images', '?')} images from folder `{data.get('folder', '?')}`; "
+        f"{contamination.get('exact_copies', 0)} exact and {contamination.get('near_copies', 0)} near copies of the "
+        f"run's training or validation images ({contamination.get('checked_against', 'not checked')})."
+        + (f" Labels not scored: {', '.join(data['unmapped_labels'])}." if data.get("unmapped_labels") else "")
+    )
+    for attribute, title in (("sequence", "By MRI sequence"), ("plane", "By plane"), ("source", "By source")):
+        table = evaluation.breakdown_table(metrics, attribute)
+        if not table.empty and attribute != "source":
+            st.markdown(f"**{title}** (as the file names state it)")
+            st.dataframe(table, hide_index=True, column_config=_share_config())
+    if metrics.get("confusion_matrix"):
+        counts = np.array(metrics["confusion_matrix"])
+        st.plotly_chart(charts.confusion_heatmap(counts, run.classes, normalised=False), key=f"cm-ext-{name}-{part}")
+    wrong = external.misclassified
+    if wrong is not None and len(wrong):
+        st.markdown(f"**Misclassified** ({len(wrong)}, every image, as the model saw them)")
+        columns = st.columns(6)
+        for slot in range(min(len(wrong), GALLERY_PAGE)):
+            columns[slot % 6].image(
+                wrong.images[slot],
+                caption=f"true {display_name(wrong.true[slot])} → {display_name(wrong.predicted[slot])} "
+                f"({float(wrong.confidence[slot]):.0%}) · {wrong.paths[slot].rsplit('/', 1)[-1][:40]}",
+                width="stretch",
+            )

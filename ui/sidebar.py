@@ -52,12 +52,18 @@ def _model_facts(run) -> None:
     if info.accuracy_full is not None:
         st.markdown("**Held-out accuracy**")
         columns = st.columns(2)
-        columns[0].metric("full test", f"{info.accuracy_full:.1%}", help=f"{info.test_images} test images")
+        # The honest number first: the full test folder shares slices with the training data.
         if info.accuracy_leak_free is not None:
-            columns[1].metric(
+            columns[0].metric(
                 "leak-free",
                 f"{info.accuracy_leak_free:.1%}",
                 help=f"{info.leak_free_images} test images with no copy in the training data",
+            )
+        columns[1].metric("full test", f"{info.accuracy_full:.1%}", help=f"{info.test_images} test images")
+        if len(info.leak_free_by_source) > 1:
+            st.caption(
+                "Leak-free, per source: "
+                + "; ".join(f"{name} {accuracy:.1%} ({n})" for name, (accuracy, n) in info.leak_free_by_source.items())
             )
     else:
         st.caption("No held-out evaluation recorded for this model.")

@@ -1,0 +1,51 @@
+"""The number format a model runs in: chosen by the hardware, never hard-coded, and consistent with the report."""
+
+import csv
+
+import numpy as np
+import torch
+
+from core import precision
+from core.image_io import read_image
+from core.inference import Classifier
+from core.models import build_model
+from core.precision import BFLOAT16, FLOAT32, fastest_training_precision, serving_precision
+
+
+def test_cpu_without_amx_serves_and_trains_in_float32(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse sse2 avx2 avx512f\n")
+    assert not precision.cpu_has_amx_bf16(cpuinfo)
+    cpuinfo.write_text("flags\t\t: fpu avx512f amx_bf16 amx_tile\n")
+    assert precision.cpu_has_amx_bf16(cpuinfo)
+    assert not precision.cpu_has_amx_bf16(tmp_path / "absent")
+
+    monkeypatch.setattr(precision, "cpu_has_amx_bf16", lambda: False)
+    assert serving_precision(torch.device("cpu")) == FLOAT32
+    model = build_model("custom_cnn", 4)
+    chosen, speeds = fastest_training_precision(model, torch.randn(4, 1, 32, 32))
+    assert chosen == FLOAT32 and set(speeds) == {FLOAT32}  # bf16 not even tried without native support
+
+
+def test_bf16_is_timed_where_native_and_chosen_only_when_faster(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_amx_bf16", lambda: True)
+    assert serving_precision(torch.device("cpu")) == BFLOAT16
+    model = build_model("custom_cnn", 4)
+    chosen, speeds = fastest_training_precision(model, torch.randn(4, 1, 32, 32), steps=1)
+    assert set(speeds) == {FLOAT32, BFLOAT16} and all(v and v > 0 for v in speeds.values())
+    assert chosen == (BFLOAT16 if speeds[BFLOAT16] > 1.1 * speeds[FLOAT32] else FLOAT32)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # timed on a copy
+
+
+def test_served_probabilities_match_the_report_in_each_precision(tiny_weights, synthetic_dataset):
+    with open(tiny_weights / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    served = Classifier(tiny_weights, device="cpu", precision=FLOAT32)
+    images = np.stack([served.prepare(read_image((synthetic_dataset / row["path"]).read_bytes())) for row in rows])
+    reported = np.array([[float(row[f"p_{name}"]) for name in served.classes] for row in rows])
+    # float32 is what the report was made with here: the same numbers, to the CSV's six decimals
+    assert np.abs(served.probabilities(images) - reported).max() < 2e-6
+    # bf16, where a machine serves it, stays within 0.05 of the report (its mantissa has 8 bits)
+    bf16 = Classifier(tiny_weights, device="cpu", precision=BFLOAT16)
+    assert np.abs(bf16.probabilities(images) - reported).max() < 0.05

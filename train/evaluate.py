@@ -1,0 +1,196 @@
+"""Score a trained model on any labelled folder, with the test report's own metrics.
+
+  python -m train.evaluate --weights weights/default --data ../shared/data/radiopaedia-mri --name radiopaedia
+
+The folder has class subfolders (or Training/ and Testing/ with class subfolders); spellings such as
+`no_tumor`, `Normal` or `glioma_tumor` map to the model's classes, and a folder that maps to none is listed,
+not scored. Before scoring, every image is checked against the run's training and validation images
+(sha256 and near hash, from `split_manifest.csv`): public datasets copy each other, and a score on copies
+of training images says nothing about new scans. Results are given for all images and for the clean
+subset, overall and per source, sequence and plane where file names state them, and written to
+`WEIGHTS/external/NAME/` (metrics.json, predictions.csv, misclassified.npz), which the Evaluation page shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from core.checkpoint import write_json_atomic
+from core.inference import Classifier
+from core.labels import canonical_label
+from core.scoring import score_images, summarise
+from train.dataset import Source, decode_files, index_folder
+from train.dedup import NEAR_DUPLICATE_BITS, hamming_distances
+from train.report import image_attributes, write_misclassified, write_predictions
+from train.split_data import hash_words
+from train.splits import TRAIN, VAL
+
+EXTERNAL_FOLDER = "external"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def parse_external(value: str) -> tuple[str, Path]:
+    """'NAME=DIR' (or 'DIR', named after the folder) -> (name, folder), refusing names unsafe as a folder."""
+    name, separator, folder = value.partition("=")
+    if not separator:
+        name, folder = Path(value).resolve().name, value
+    if not _NAME.match(name):
+        raise SystemExit(f"--external: {name!r} is not a usable name (letters, digits, '.', '_' and '-')")
+    return name, Path(folder)
+
+
+class TrainingCopies:
+    """The run's training and validation images, by sha256 and near hash, from its split manifest."""
+
+    def __init__(self, manifest_path: Path, max_bits: int = NEAR_DUPLICATE_BITS):
+        with open(manifest_path, newline="") as handle:
+            rows = [row for row in csv.DictReader(handle) if row.get("split") in (TRAIN, VAL)]
+        self.max_bits = max_bits
+        self.paths = [f"{row.get('source', '')}/{row['path']}".lstrip("/") for row in rows]
+        self.by_sha256 = {row["sha256"]: i for i, row in enumerate(rows)}
+        self.dhash = np.array([hash_words(row["dhash"]) for row in rows], dtype=np.uint64).reshape(-1, 4)
+
+    def matches(self, sha256: list[str], dhash: np.ndarray, dhash_mirrored: np.ndarray) -> list[str]:
+        """Per image: "" when it has no copy among the training images, else 'exact: PATH' or 'near: PATH'."""
+        found = []
+        for start in range(0, len(sha256), 256):
+            block = slice(start, start + 256)
+            if len(self.dhash):
+                distance = np.minimum(
+                    hamming_distances(dhash[block], self.dhash), hamming_distances(dhash_mirrored[block], self.dhash)
+                )
+                nearest = distance.argmin(1)
+                nearest_bits = distance[np.arange(len(nearest)), nearest]
+            else:
+                nearest = nearest_bits = np.full(len(sha256[block]), -1)
+            for k, digest in enumerate(sha256[block]):
+                if digest in self.by_sha256:
+                    found.append(f"exact: {self.paths[self.by_sha256[digest]]}")
+                elif 0 <= nearest_bits[k] <= self.max_bits:
+                    found.append(f"near: {self.paths[nearest[k]]}")
+                else:
+                    found.append("")
+        return found
+
+
+def evaluate_folder(
+    weights_dir: str | Path, folder: str | Path, name: str, workers: int | None = None, device: str | None = None
+) -> dict:
+    """Score `folder`, write WEIGHTS/external/NAME/, and return its metrics."""
+    weights_dir, folder = Path(weights_dir), Path(folder)
+    classifier = Classifier(weights_dir, device=device)
+    folder_classes, files = index_folder(folder)
+    mapping = {label: canonical_label(label, classifier.classes) for label in folder_classes}
+    unmapped = sorted(label for label, mapped in mapping.items() if mapped is None)
+    source = Source(name, folder)
+    files = [f.__class__(f.path, f.relative, f.label, f.origin, name) for f in files if mapping[f.label]]
+    data = decode_files([source], folder_classes, files, classifier.preprocessing, workers=workers)
+    labels = np.array([classifier.classes.index(mapping[f.label]) for f in data.files], dtype=np.int64)
+
+    manifest = weights_dir / "split_manifest.csv"
+    copies = (
+        TrainingCopies(manifest).matches(data.sha256, data.dhash, data.dhash_mirrored)
+        if manifest.is_file()
+        else [""] * len(data.files)
+    )
+    clean = np.array([not match for match in copies], dtype=bool)
+    scored = score_images(classifier, data.images, data.statistics)
+    attributes = image_attributes(data.files)
+    metrics = {
+        "name": name,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {
+            "name": classifier.metadata.get("name"),
+            "weights_sha256": classifier.metadata.get("weights_sha256"),
+            "precision": classifier.precision,
+        },
+        "data": {
+            "folder": folder.name,
+            "images": len(data.files),
+            "label_mapping": {label: mapped for label, mapped in mapping.items() if mapped},
+            "unmapped_labels": unmapped,
+            "unreadable": data.unreadable,
+            "counts": {c: int((labels == i).sum()) for i, c in enumerate(classifier.classes)},
+        },
+        "contamination": {
+            "checked_against": "training and validation images of the run (sha256 and near hash)"
+            if manifest.is_file()
+            else "not checked: the weights have no split_manifest.csv",
+            "exact_copies": sum(match.startswith("exact") for match in copies),
+            "near_copies": sum(match.startswith("near") for match in copies),
+            "clean_images": int(clean.sum()),
+        },
+        "all": summarise(labels, scored, classifier.classes, attributes),
+        "clean": summarise(
+            labels[clean], scored[clean], classifier.classes, {k: v[clean] for k, v in attributes.items()}
+        ),
+    }
+    out = weights_dir / EXTERNAL_FOLDER / name
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "metrics.json", metrics)
+    write_predictions(
+        out / "predictions.csv",
+        data.files,
+        labels,
+        scored,
+        classifier.classes,
+        {"clean": clean.astype(int)},
+    )
+    write_misclassified(out / "misclassified.npz", data.files, data.images, labels, scored, classifier.classes)
+    _write_copies(out / "training_copies.csv", data.files, copies)
+    return metrics
+
+
+def _write_copies(path: Path, files, copies: list[str]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["path", "copy_of"])
+        writer.writerows([f.relative, match] for f, match in zip(files, copies, strict=True) if match)
+
+
+def summary_line(metrics: dict) -> str:
+    every, clean, contamination = metrics["all"], metrics["clean"], metrics["contamination"]
+    parts = [
+        f"{metrics['name']}: {every['n']} images, accuracy {_percent(every['accuracy'])}; "
+        f"{contamination['exact_copies']} exact and {contamination['near_copies']} near copies of training images; "
+        f"clean {clean['n']}: accuracy {_percent(clean['accuracy'])}, answered but wrong "
+        f"{_percent(clean['outcomes']['answered_wrong_share'])}, refused as not MRI "
+        f"{_percent(clean['outcomes']['not_mri_share'])}"
+    ]
+    for sequence, values in clean.get("breakdown", {}).get("sequence", {}).items():
+        parts.append(f"  {sequence}: accuracy {_percent(values['accuracy'])} on {values['n']}")
+    return "\n".join(parts)
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--weights", required=True, help="a weights folder written by python -m train")
+    parser.add_argument("--data", required=True, help="a labelled folder: class subfolders")
+    parser.add_argument("--name", help="what to call it (default: the folder's name)")
+    parser.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
+    args = parser.parse_args(argv)
+    name, folder = parse_external(f"{args.name}={args.data}" if args.name else args.data)
+    try:
+        metrics = evaluate_folder(args.weights, folder, name, args.workers, args.device)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary_line(metrics))
+    print(f"written to {Path(args.weights) / EXTERNAL_FOLDER / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,8 +1,11 @@
 """The number format a model runs in: chosen by the hardware, never hard-coded, and consistent with the report."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
 import torch
 
 from core import precision
@@ -49,3 +52,24 @@ def test_served_probabilities_match_the_report_in_each_precision(tiny_weights, s
     # bf16, where a machine serves it, stays within 0.05 of the report (its mantissa has 8 bits)
     bf16 = Classifier(tiny_weights, device="cpu", precision=BFLOAT16)
     assert np.abs(bf16.probabilities(images) - reported).max() < 0.05
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "default"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.skipif(
+    not (SHIPPED / "predictions.csv").is_file() or not SHARED.is_dir(), reason="needs the shipped report and data"
+)
+def test_the_shipped_model_served_here_reproduces_its_report():
+    """The app's precision on this machine gives the report's probabilities (every source, 48 test images)."""
+    served = Classifier(SHIPPED, device="cpu")
+    report = pd.read_csv(SHIPPED / "predictions.csv")
+    folders = {source: SHARED / source for source in report["source"].unique()}
+    rows = report.groupby("source", group_keys=False).apply(lambda part: part.iloc[:: max(1, len(part) // 24)][:24])
+    images = np.stack(
+        [served.prepare(read_image((folders[r.source] / r.path).read_bytes())) for r in rows.itertuples()]
+    )
+    reported = rows[[f"p_{name}" for name in served.classes]].to_numpy()
+    tolerance = 2e-6 if served.precision == served.metadata["training"].get("precision", FLOAT32) else 0.05
+    assert np.abs(served.probabilities(images) - reported).max() < tolerance

@@ -103,14 +103,7 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
     log(split.describe())
     preprocessing = standardisation_of(data.images[split.train], preprocessing)
 
-    torch.manual_seed(args.seed)
-    model = build_model(args.arch, len(data.classes), pretrained=args.pretrained)
-    model = model.to(device, memory_format=torch.channels_last)
-    trained = (
-        DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        if world.is_distributed
-        else model
-    )
+    model, trained = build_models(args, len(data.classes), world, device)
     images, labels = torch.from_numpy(data.images).to(device), torch.from_numpy(data.labels).to(device)
     per_process_batch = max(1, min(args.batch_size // world.size, len(split.train) // world.size))
     batches = Batches(
@@ -140,12 +133,18 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
         split,
         world,
         device,
-        {"precision": precision, "precision_images_per_s": speeds, "augmentation": batches.augmentation.to_dict()},
+        {
+            "precision": precision,
+            "precision_images_per_s": speeds,
+            "threads": torch.get_num_threads(),
+            "augmentation": batches.augmentation.to_dict(),
+        },
     )
     progress = Progress()
     if args.resume:
-        progress = resume(out, metadata, model, optimizer, scheduler)
-        log(f"resuming after epoch {progress.epoch}")
+        progress, precision = resume(out, metadata, model, optimizer, scheduler)
+        metadata["training"]["precision"] = precision
+        log(f"resuming after epoch {progress.epoch} in {precision}")
 
     log(
         f"training {args.arch} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters) at "
@@ -178,6 +177,7 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "progress": dataclasses.asdict(progress),
+                    "precision": precision,
                     "manifest_sha256": metadata["data"]["manifest_sha256"],
                 },
             )
@@ -250,14 +250,24 @@ def class_weights(train_labels: np.ndarray, n_classes: int, device: torch.device
     return torch.tensor(counts.sum() / (n_classes * np.maximum(counts, 1)), dtype=torch.float32, device=device)
 
 
-def resume(out: Path, metadata: dict, model, optimizer, scheduler) -> Progress:
+def build_models(args, n_classes: int, world: distributed.World, device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """The model, and what trains it: the same model, or its DistributedDataParallel wrapper."""
+    torch.manual_seed(args.seed)
+    model = build_model(args.arch, n_classes, pretrained=args.pretrained).to(device, memory_format=torch.channels_last)
+    if not world.is_distributed:
+        return model, model
+    return model, DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def resume(out: Path, metadata: dict, model, optimizer, scheduler) -> tuple[Progress, str]:
+    """Continue the interrupted run, in the precision it started with (a resumed run repeats it exactly)."""
     state = load_state(out)
     if state["manifest_sha256"] != metadata["data"]["manifest_sha256"]:
         raise SystemExit("--resume: the data or its splits differ from the interrupted run's")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    return Progress(**state["progress"])
+    return Progress(**state["progress"]), state.get("precision", metadata["training"]["precision"])
 
 
 def epoch_row(epoch, totals, val_logits, val_labels, scheduler, seconds, started) -> dict:

@@ -119,6 +119,7 @@ def read_dicom(data: bytes, force: bool = False) -> DicomScan:
             f"{MAX_VOXELS:,}-pixel limit."
         )
     check_picture_size(columns, rows)
+    modality = _modality(dataset)
     transfer_syntax = _transfer_syntax_name(dataset)
     if not _can_decode(dataset.file_meta.TransferSyntaxUID):
         raise UnreadableScanError(
@@ -145,7 +146,7 @@ def read_dicom(data: bytes, force: bool = False) -> DicomScan:
         frames=values,
         monochrome1=photometric == "MONOCHROME1",
         window=window,
-        modality=str(dataset.get("Modality", "") or ""),
+        modality=modality,
         transfer_syntax=transfer_syntax,
     )
 
@@ -244,12 +245,53 @@ def _assume_transfer_syntax(dataset) -> None:
     dataset.file_meta.TransferSyntaxUID = syntax
 
 
+def _modality(dataset) -> str:
+    """The Modality tag ("MR"), or "" when the file does not say. Any other modality is refused: the model
+    has only seen MRI, and a CT or an X-ray would get a confident answer that means nothing."""
+    modality = str(dataset.get("Modality", "") or "").strip().upper()
+    if modality in ("", "MR"):
+        return modality
+    # The value goes into a message: quoted only when it has the shape of a modality code (CS, 16 characters).
+    code = modality if re.fullmatch(r"[A-Z0-9_ ]{1,16}", modality) else ""
+    what = f"a {_MODALITY_NAMES.get(code, code)} image (modality {code})" if code else "not an MRI image"
+    raise UnreadableScanError(f"This DICOM file is {what}, not MRI. This app classifies brain MRI only.")
+
+
+_MODALITY_NAMES = {
+    "CT": "CT",
+    "PT": "PET",
+    "NM": "nuclear medicine",
+    "US": "ultrasound",
+    "CR": "radiograph (X-ray)",
+    "DX": "radiograph (X-ray)",
+    "MG": "mammography",
+    "XA": "angiography (X-ray)",
+    "OT": "non-medical or secondary-capture",
+    "SC": "secondary-capture",
+}
+
+
+def _palette_to_rgb(dataset, pixels: np.ndarray) -> np.ndarray:
+    """PALETTE COLOR pixels through the file's colour tables (pydicom's apply_color_lut). The tables are
+    three separate tags, each of which can be missing or inconsistent; pydicom then raises ValueError,
+    AttributeError, IndexError, ..., none of which is a reason to stop a batch."""
+    from pydicom.pixels import apply_color_lut
+
+    try:
+        return apply_color_lut(pixels, dataset)
+    except MemoryError:
+        raise
+    except Exception:
+        raise UnreadableScanError(
+            "This DICOM file stores its pixels as palette colour, but its colour tables are missing or damaged, "
+            "so the picture cannot be rebuilt. Export the series again from the scanner or viewer, as grayscale."
+        ) from None
+
+
 def _to_gray_frames(dataset, pixels: np.ndarray, frames: int, samples: int, photometric: str) -> np.ndarray:
     """pydicom's array, whatever its layout, -> float32 (F, H, W)."""
     if photometric == "PALETTE COLOR":
-        from pydicom.pixels import apply_color_lut
-
-        pixels = apply_color_lut(pixels, dataset)
+        pixels = _palette_to_rgb(dataset, pixels)
         samples = 3
     values = pixels.astype(np.float32)
     if samples > 1:  # colour (RGB, or YBR that pydicom has converted): luminance

@@ -21,9 +21,18 @@ from core.assessment import Assessment, assess
 from core.checkpoint import CheckpointError
 from core.image_io import UnreadableScanError
 from core.inference import DEFAULT_WEIGHTS, Classifier
-from core.scan_io import load_scan
+from core.scan_io import UNEXPECTED_FAILURE_MESSAGE, load_scan
 
 BATCH_SIZE = 32
+# Exit statuses, for scripts that run the CLI: whether to trust the CSV as complete.
+EXIT_ALL_READ = 0  # every file was read and assessed (assessed: ok, uncertain or not_mri)
+EXIT_SOME_FAILED = 1  # some files could not be read; their rows say why
+EXIT_NONE_READ = 2  # no file could be read (or none was found), or the command itself was wrong
+EXIT_STATUS_HELP = f"""exit status:
+  {EXIT_ALL_READ}  every file was read (each row's status is ok, uncertain or not_mri)
+  {EXIT_SOME_FAILED}  some files could not be read (their rows have status error and say why)
+  {EXIT_NONE_READ}  no file could be read or none was found, or the command line or weights are wrong
+"""
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,7 @@ def classify_files(classifier: Classifier, paths: Iterable[Path]) -> Iterator[Re
     for path in paths:
         try:
             pending.append((str(path), read_picture(Path(path)), ""))
-        except (UnreadableScanError, OSError, MemoryError) as error:
+        except Exception as error:  # the per-file error boundary: one file's failure never ends the batch
             pending.append((str(path), None, error_message(error)))
         if len(pending) == BATCH_SIZE:
             yield from _assess_batch(classifier, pending)
@@ -58,11 +67,26 @@ def error_message(error: Exception) -> str:
     if isinstance(error, MemoryError):
         return "The file is too large to decode on this machine."
     if isinstance(error, OSError):
-        return error.strerror or type(error).__name__  # "No such file or directory", "Is a directory", ...
-    return str(error)
+        return error.strerror or "The file could not be opened."  # "No such file or directory", ...
+    if isinstance(error, UnreadableScanError):
+        return str(error)
+    return UNEXPECTED_FAILURE_MESSAGE  # an exception's own text is for developers, not for a clinician
 
 
 def _assess_batch(classifier: Classifier, pending: list[tuple[str, np.ndarray | None, str]]) -> list[Result]:
+    """Assess a batch at once; if that fails, file by file, so a failure is one file's error row."""
+    try:
+        return _assess_together(classifier, pending)
+    except MemoryError:
+        raise
+    except Exception:
+        if len(pending) == 1:
+            path, _, _ = pending[0]
+            return [Result(path, "error", UNEXPECTED_FAILURE_MESSAGE)]
+        return [result for one in pending for result in _assess_batch(classifier, [one])]
+
+
+def _assess_together(classifier: Classifier, pending: list[tuple[str, np.ndarray | None, str]]) -> list[Result]:
     assessments = iter(assess(classifier, [gray for _, gray, _ in pending if gray is not None]))
     results = []
     for path, gray, message in pending:
@@ -110,7 +134,12 @@ def write_csv(results: Iterable[Result], classes: list[str], handle) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.predict", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m core.predict",
+        description=__doc__.split("\n")[0],
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="weights folder (default: weights/default)")
     parser.add_argument("--csv", help="write the CSV here instead of stdout")
@@ -121,16 +150,39 @@ def main(argv: list[str] | None = None) -> int:
         classifier = Classifier(args.weights, device=args.device)
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_NONE_READ
     files = expand_paths(args.paths)
     results = tqdm(classify_files(classifier, files), total=len(files), unit="scan", file=sys.stderr, disable=None)
+    tally = Tally(results)
     if args.csv:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         with open(args.csv, "w", newline="") as handle:
-            write_csv(results, classifier.classes, handle)
+            write_csv(tally, classifier.classes, handle)
     else:
-        write_csv(results, classifier.classes, sys.stdout)
-    return 0
+        write_csv(tally, classifier.classes, sys.stdout)
+    return tally.exit_code()
+
+
+class Tally:
+    """Counts results as they pass on to the writer, for the exit status."""
+
+    def __init__(self, results: Iterable[Result]):
+        self._results = results
+        self.read = self.failed = 0
+
+    def __iter__(self) -> Iterator[Result]:
+        for result in self._results:
+            if result.status == "error":
+                self.failed += 1
+            else:
+                self.read += 1
+            yield result
+
+    def exit_code(self) -> int:
+        """EXIT_ALL_READ, EXIT_SOME_FAILED, or EXIT_NONE_READ (also when there was no file at all)."""
+        if not self.read:
+            return EXIT_NONE_READ
+        return EXIT_SOME_FAILED if self.failed else EXIT_ALL_READ
 
 
 if __name__ == "__main__":

@@ -112,9 +112,33 @@ class Scan:
         return f"Scan({self.name!r}, kind={self.kind!r})"
 
 
+class UnexpectedDecodingError(UnreadableScanError):
+    """A decoder failed in a way nobody anticipated (its original exception is the __cause__). The user gets
+    a plain message and the rest of the batch goes on; tests can still tell it from an anticipated refusal."""
+
+
+UNEXPECTED_FAILURE_MESSAGE = (
+    "This file could not be read: its content is damaged or in a form this app does not handle. "
+    f"Export the scan again (this app reads {FORMATS})."
+)
+
+
 def load_scan(data: bytes, name: str = "") -> Scan:
-    """Decode any supported file from its bytes. Raises UnreadableScanError with a message for the user."""
-    data = bytes(data)
+    """Decode any supported file from its bytes. Raises UnreadableScanError with a message for the user.
+
+    The default picture is rendered here too, so every decoding step of every format fails here, for this
+    file alone, and never later in a batch's classification loop."""
+    try:
+        scan = _decode_scan(bytes(data), name)
+        scan.render()
+    except (UnreadableScanError, MemoryError):
+        raise
+    except Exception as error:  # the per-file error boundary: a library raising a type nobody expected
+        raise UnexpectedDecodingError(UNEXPECTED_FAILURE_MESSAGE) from error
+    return scan
+
+
+def _decode_scan(data: bytes, name: str) -> Scan:
     if not data:
         raise UnreadableScanError("The file is empty.")
     if has_dicom_magic(data):

@@ -126,6 +126,19 @@ def dicom_deflate_bomb(inflated_size: int) -> bytes:
     return bytes(128) + b"DICM" + file_meta.getvalue() + b"".join(deflated)
 
 
+def palette_dicom(tables: str) -> bytes:
+    """An 8-bit PALETTE COLOR DICOM with no colour tables ("none") or only the red one ("red")."""
+    dataset = pydicom.dcmread(io.BytesIO(dicom_bytes(SLICE.astype(np.uint16), photometric="PALETTE COLOR")))
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 8, 8, 7
+    dataset.PixelData = SLICE.astype(np.uint8).tobytes()
+    if tables == "red":
+        dataset.add_new(0x00281101, "US", [256, 0, 16])  # Red Palette Color Lookup Table Descriptor
+        dataset.add_new(0x00281201, "OW", (np.arange(256, dtype=np.uint16) * 257).tobytes())
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    return buffer.getvalue()
+
+
 def damaged_rle_dicom() -> bytes:
     """RLE Lossless (pydicom decodes it natively, so a decoder is always there) with garbage for data."""
     return dicom_compressed_as(RLELossless)
@@ -192,6 +205,21 @@ REFUSED = [
         "damaged_rle.dcm",
         damaged_rle_dicom,
         r"^The DICOM pixel data \(RLE Lossless\) is damaged and cannot be decoded",
+    ),
+    Hostile(
+        "palette_without_tables.dcm",
+        lambda: palette_dicom("none"),
+        r"^This DICOM file stores its pixels as palette colour, but its colour tables are missing or damaged",
+    ),
+    Hostile(
+        "palette_red_table_only.dcm",
+        lambda: palette_dicom("red"),
+        r"^This DICOM file stores its pixels as palette colour, but its colour tables are missing or damaged",
+    ),
+    Hostile(
+        "ct.dcm",
+        lambda: dicom_bytes(SLICE.astype(np.uint16), extra={"Modality": "CT"}),
+        r"^This DICOM file is a CT image \(modality CT\), not MRI\. This app classifies brain MRI only\.$",
     ),
     Hostile(
         "tiny.nii",

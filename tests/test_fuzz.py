@@ -20,7 +20,7 @@ import pytest
 
 from core.image_io import UnreadableScanError
 from core.preprocessing import Preprocessing
-from core.scan_io import load_scan
+from core.scan_io import UnexpectedDecodingError, load_scan
 from tests import peak_memory
 from tests.fuzz_corpus import Mutant, corpus, seeds
 from tests.scan_files import PATIENT_VALUES
@@ -68,6 +68,12 @@ def check(mutant: Mutant) -> tuple[int, str]:
         picture = scan.render()
         said = " ".join([repr(scan), scan.describe(), *scan.facts().values()])
         model_input = PREPROCESSING.to_uint8(picture)
+    except UnexpectedDecodingError as error:  # refused, but only by the last-resort boundary: a decoder bug
+        cause = error.__cause__
+        return (
+            0,
+            f"unanticipated {type(cause).__name__}: {cause}\n{''.join(traceback.format_tb(cause.__traceback__)[-3:])}",
+        )
     except UnreadableScanError as error:
         message = str(error)
         if not message.strip():

@@ -16,6 +16,7 @@ from PIL import Image
 from streamlit import config as streamlit_config
 
 import core.dicom_io
+import core.nifti_io
 from core.image_io import MIN_SIDE, UnreadableScanError, UnsupportedFormatError
 from core.inference import Classifier
 from core.predict import classify_files, main
@@ -190,7 +191,7 @@ def hostile_folder(tmp_path, small_inflate_limit) -> tuple[Path, dict[str, str]]
 
 def test_batch_cli_reports_every_hostile_file_and_classifies_the_rest(hostile_folder, tiny_weights, capsys):
     folder, expected = hostile_folder
-    assert main([str(folder), "--weights", str(tiny_weights), "--device", "cpu"]) == 0
+    assert main([str(folder), "--weights", str(tiny_weights), "--device", "cpu"]) == 1  # some files failed
     rows = {Path(row["path"]).name: row for row in csv.DictReader(io.StringIO(capsys.readouterr().out))}
     assert set(rows) == set(expected)
     for name, message in expected.items():
@@ -216,6 +217,33 @@ def test_batch_cli_turns_unreadable_paths_into_error_rows(tmp_path, tiny_weights
     assert results["good.png"].status != "error"
     if os.geteuid() != 0:  # root reads any file: permission cannot be refused to it
         assert results["locked.png"].status == "error" and results["locked.png"].message == "Permission denied"
+
+
+@pytest.fixture
+def failing_nifti_slicer(monkeypatch):
+    """A fault no decoder anticipates, in the last decoding step (cutting a NIfTI slice): stands for any
+    library raising a type nobody expected."""
+
+    def fail(*args, **kwargs):
+        raise ZeroDivisionError("integer division or modulo by zero")
+
+    monkeypatch.setattr(core.nifti_io.NiftiVolume, "slice", fail)
+
+
+GOOD_PNG = ("good.png", lambda: encoded(Image.fromarray(phantom(5, "glioma", 96)), "PNG"))
+UNEXPECTED_FAILURE = re.compile(r"^This file could not be read: its content is damaged or in a form this app does not")
+
+
+def test_an_unexpected_failure_in_any_decoding_step_stays_with_its_file(
+    failing_nifti_slicer, tmp_path, tiny_weights, capsys
+):
+    (tmp_path / "volume.nii").write_bytes(nifti_bytes(marked_volume()[0]))
+    (tmp_path / GOOD_PNG[0]).write_bytes(GOOD_PNG[1]())
+    assert main([str(tmp_path), "--weights", str(tiny_weights), "--device", "cpu"]) == 1
+    rows = {Path(row["path"]).name: row for row in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert rows["volume.nii"]["status"] == "error" and UNEXPECTED_FAILURE.search(rows["volume.nii"]["message"])
+    assert "ZeroDivisionError" not in rows["volume.nii"]["message"]
+    assert rows["good.png"]["status"] != "error"
 
 
 # ---- the Classify page -------------------------------------------------------------------------------------
@@ -245,6 +273,15 @@ def one_megabyte_limit():
     streamlit_config.set_option("server.maxUploadSize", 1)
     yield
     streamlit_config.set_option("server.maxUploadSize", before)
+
+
+def test_the_page_survives_an_unexpected_failure_in_a_decoding_step(app, failing_nifti_slicer):
+    upload(app, ("volume.nii", nifti_bytes(marked_volume()[0])), (GOOD_PNG[0], GOOD_PNG[1]()))
+    assert not app.exception
+    table = app.dataframe[0].value
+    notes = dict(zip(table["file"], table["note"], strict=True))
+    assert UNEXPECTED_FAILURE.search(notes["volume.nii"]) and "ZeroDivisionError" not in notes["volume.nii"]
+    assert dict(zip(table["file"], table["status"], strict=True))["good.png"] != "could not be read"
 
 
 def test_an_upload_over_the_size_limit_is_refused_by_the_server_too(app, one_megabyte_limit):

@@ -39,7 +39,7 @@ def rows_of(text: str) -> list[dict]:
 
 
 def test_folder_with_corrupt_files_gives_error_rows_not_a_crash(folder_with_bad_files, answering_weights, capsys):
-    assert main([str(folder_with_bad_files), "--weights", str(answering_weights), "--device", "cpu"]) == 0
+    assert main([str(folder_with_bad_files), "--weights", str(answering_weights), "--device", "cpu"]) == 1
     output = capsys.readouterr().out
     assert output.splitlines()[0] == ",".join(COLUMNS)
     rows = {Path(row["path"]).name: row for row in rows_of(output)}
@@ -53,8 +53,30 @@ def test_folder_with_corrupt_files_gives_error_rows_not_a_crash(folder_with_bad_
         assert float(row["confidence"]) == max(float(row[c]) for c in COLUMNS[3:7])
 
 
+def test_exit_status_says_whether_every_file_was_read(tmp_path, synthetic_dataset, tiny_weights, capsys):
+    """0: every file read; 1: some failed; 2: none read (or none found): a script can tell them apart."""
+    good = next((synthetic_dataset / "Testing" / "notumor").iterdir())
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a scan")
+    empty_folder = tmp_path / "empty"
+    empty_folder.mkdir()
+    weights = ["--weights", str(tiny_weights), "--device", "cpu"]
+    assert main([str(good), *weights]) == 0
+    assert main([str(good), str(bad), *weights]) == 1
+    assert main([str(bad), str(tmp_path / "missing.png"), *weights]) == 2
+    assert main([str(empty_folder), *weights]) == 2
+
+
+def test_help_documents_the_exit_status(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert "exit status:" in text and "some files could not be read" in text and "no file could be read" in text
+
+
 def test_missing_path_is_an_error_row(tmp_path, tiny_weights, capsys):
-    main([str(tmp_path / "nope.png"), "--weights", str(tiny_weights), "--device", "cpu"])
+    assert main([str(tmp_path / "nope.png"), "--weights", str(tiny_weights), "--device", "cpu"]) == 2
     (row,) = rows_of(capsys.readouterr().out)
     assert row["status"] == "error" and "No such file" in row["message"]
 

@@ -76,7 +76,8 @@ def _model_block(model: ModelInfo) -> str:
         f'<p class="meta">Model <b>{escape(model.name)}</b> ({escape(model.architecture)}, '
         f"{model.img_size or '?'} px), version {escape(model.version)}. Classes: "
         f"{escape(', '.join(display_name(c) for c in model.classes))}. Held-out accuracy: "
-        f"{escape('; '.join(accuracy) or 'not recorded')}.</p>"
+        f"{escape('; '.join(accuracy) or 'not recorded')}. Weights sha256 "
+        f"<code>{escape(model.weights_sha256 or 'not recorded')}</code>.</p>"
     )
 
 

@@ -211,7 +211,7 @@ def test_batch_cli_turns_unreadable_paths_into_error_rows(tmp_path, tiny_weights
     locked.write_bytes(good.read_bytes())
     locked.chmod(0)
     paths = [tmp_path / "missing.png", tmp_path, good]
-    results = {Path(r.path).name: r for r in classify_files(Classifier(tiny_weights, "cpu"), [*paths, locked])}
+    results = {Path(r.name).name: r for r in classify_files(Classifier(tiny_weights, "cpu"), [*paths, locked])}
     assert results["missing.png"].status == "error" and results["missing.png"].message == "No such file or directory"
     assert results[tmp_path.name].status == "error" and results[tmp_path.name].message == "Is a directory"
     assert results["good.png"].status != "error"

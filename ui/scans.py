@@ -20,7 +20,7 @@ from core.dicom_io import Window, auto_window
 from core.gradcam import overlay
 from core.image_io import UnreadableScanError
 from core.png import data_uri, png_bytes, thumbnail
-from core.results import ERROR, ScanResult
+from core.results import ERROR, ScanResult, scan_result
 from core.samples import list_samples
 from core.scan_io import DICOM, NIFTI, UNEXPECTED_FAILURE_MESSAGE, Scan, View, load_scan
 from core.slice_sweep import Sweep, sweep
@@ -173,7 +173,7 @@ def result(entry: Entry, view: View | None, answer: Assessment | None) -> ScanRe
         return ScanResult(entry.name, "", ERROR, entry.error)
     if answer is None:  # decoded, but this picture of it could not be classified
         return ScanResult(entry.name, "", ERROR, UNEXPECTED_FAILURE_MESSAGE)
-    return ScanResult(entry.name, entry.scan.describe(view), answer.status, answer.message, answer)
+    return scan_result(entry.name, entry.scan, view, answer)
 
 
 def heatmap(run: Path, entry: Entry, view: View, method: str, target: int) -> np.ndarray:

@@ -9,7 +9,9 @@ a file; progress to stderr.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -25,10 +27,15 @@ from core.assessment import assess
 from core.checkpoint import CheckpointError
 from core.image_io import UnreadableScanError
 from core.inference import DEFAULT_WEIGHTS, Classifier
+from core.nifti_io import MAX_DECOMPRESSED_BYTES
 from core.results import ERROR, Provenance, ScanResult, is_results_csv, legible_text, scan_result, write_results_csv
 from core.scan_io import UNEXPECTED_FAILURE_MESSAGE, Scan, load_scan
 
 BATCH_SIZE = 32
+MEGABYTE = 1024 * 1024
+# No reader accepts more than this (a float64 NIfTI at the voxel limit); a larger file is refused before a
+# byte of it is read, so a huge file (or a device that never ends) cannot exhaust memory.
+MAX_FILE_BYTES = MAX_DECOMPRESSED_BYTES
 # Exit statuses, for scripts that run the CLI: whether to trust the CSV as complete.
 EXIT_ALL_READ = 0  # every file was read and assessed (assessed: ok, uncertain or not_mri)
 EXIT_SOME_FAILED = 1  # some files could not be read; their rows say why
@@ -71,7 +78,55 @@ def _read(path: Path) -> _Pending:
 
 def read_scan(path: Path) -> Scan:
     """A file, decoded; `render()` gives the picture that gets classified (the one the app shows first)."""
-    return load_scan(path.read_bytes(), path.name)
+    return load_scan(read_regular_file(path), path.name)
+
+
+def read_regular_file(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of a regular file no larger than `limit` (default MAX_FILE_BYTES). A FIFO would block the
+    read until something writes to it, /dev/zero never ends: neither is read, nor a file larger than any
+    scan. The checks are on the opened descriptor, so the name cannot be swapped between check and read."""
+    limit = MAX_FILE_BYTES if limit is None else limit
+    try:
+        # O_NONBLOCK: opening a FIFO waits for a writer without it; it changes nothing for a regular file.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise UnreadableScanError(
+                "This is a link to a file that does not exist (a broken link), so nothing was read."
+            ) from None
+        raise
+    try:
+        info = os.fstat(descriptor)
+        _check_is_a_file(path, info.st_mode)  # before fdopen, which refuses a folder in its own words
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with os.fdopen(descriptor, "rb") as handle:
+        if info.st_size > limit:
+            raise UnreadableScanError(too_large_file_message(info.st_size, limit))
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # it grew while being read
+        raise UnreadableScanError(too_large_file_message(len(data), limit))
+    return data
+
+
+def _check_is_a_file(path: Path, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        if os.path.islink(path):  # expand_paths does not follow links to folders: a loop would never end
+            raise UnreadableScanError(
+                "This is a link to a folder; links to folders are not followed inside a folder. Name the folder itself."
+            )
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not stat.S_ISREG(mode):
+        what = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise UnreadableScanError(f"This is {what}, not a file, so it was not read.")
+
+
+def too_large_file_message(size: int, limit: int) -> str:
+    return (
+        f"The file is {size / MEGABYTE:.1f} MB, more than the {limit / MEGABYTE:.1f} MB that the largest scan this "
+        "tool reads can take, so it was not read."
+    )
 
 
 def read_picture(path: Path) -> np.ndarray:
@@ -112,14 +167,23 @@ def _assess_together(classifier: Classifier, pending: list[_Pending]) -> list[Sc
 
 
 def expand_paths(inputs: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders walked recursively (hidden files skipped), each folder's files sorted."""
-    files: list[Path] = []
+    """Paths as given, folders walked recursively, each folder's entries sorted. Every entry a folder holds
+    becomes a row (files, broken links, pipes, links to folders, subfolders that cannot be listed) except
+    hidden files (.DS_Store and the like). A path that does not exist becomes an error row, not an exception."""
+    paths: list[Path] = []
     for item in map(Path, inputs):
-        if item.is_dir():
-            files.extend(sorted(p for p in item.rglob("*") if p.is_file() and not p.name.startswith(".")))
-        else:
-            files.append(item)  # a missing file becomes an error row, not an exception
-    return files
+        paths.extend(_walk(item) if item.is_dir() else [item])
+    return paths
+
+
+def _walk(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    # os.walk lists links to folders with the folders but does not follow them (a link loop would never
+    # end); they are reported, like a subfolder it cannot list (onerror), instead of being skipped.
+    for root, folders, files in os.walk(folder, onerror=lambda error: found.append(Path(error.filename))):
+        found.extend(Path(root, name) for name in folders if os.path.islink(os.path.join(root, name)))
+        found.extend(Path(root, name) for name in files if not name.startswith("."))
+    return sorted(found)
 
 
 class Tally:

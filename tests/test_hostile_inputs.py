@@ -8,6 +8,7 @@ import csv
 import io
 import os
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,10 @@ from streamlit import config as streamlit_config
 
 import core.dicom_io
 import core.nifti_io
+import core.predict
 from core.image_io import MIN_SIDE, UnreadableScanError, UnsupportedFormatError
 from core.inference import Classifier
-from core.predict import classify_files, main
+from core.predict import classify_files, expand_paths, main
 from core.scan_io import DICOM, IMAGE, NIFTI, View, load_scan
 from tests import peak_memory
 from tests.apptest import serve, start, upload
@@ -244,6 +246,81 @@ def test_an_unexpected_failure_in_any_decoding_step_stays_with_its_file(
     assert rows["volume.nii"]["status"] == "error" and UNEXPECTED_FAILURE.search(rows["volume.nii"]["message"])
     assert "ZeroDivisionError" not in rows["volume.nii"]["message"]
     assert rows["good.png"]["status"] != "error"
+
+
+def classify_within(seconds: float, classifier, paths) -> dict:
+    """classify_files in a thread: a reader that blocks (a FIFO with no writer) fails the test instead of
+    hanging it. Returns {file name: result}."""
+    done: dict = {}
+    worker = threading.Thread(
+        target=lambda: done.update({Path(r.name).name: r for r in classify_files(classifier, paths)})
+    )
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():  # unblock the reader so the test run can end, then fail
+        for path in paths:
+            if path.is_fifo():
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+        pytest.fail(f"classifying {[p.name for p in paths]} did not end within {seconds} s")
+    return done
+
+
+def test_special_files_are_not_read(tmp_path, tiny_weights):
+    """A FIFO would block the reader for ever, /dev/zero would be read until memory runs out."""
+    pipe = tmp_path / "IM0001.dcm"
+    os.mkfifo(pipe)
+    (tmp_path / GOOD_PNG[0]).write_bytes(GOOD_PNG[1]())
+    results = classify_within(30, Classifier(tiny_weights, "cpu"), [pipe, Path("/dev/zero"), tmp_path / GOOD_PNG[0]])
+    assert results["IM0001.dcm"].status == "error"
+    assert results["IM0001.dcm"].message == "This is a named pipe (FIFO), not a file, so it was not read."
+    assert results["zero"].message == "This is a device, not a file, so it was not read."
+    assert results["good.png"].status != "error"
+
+
+def test_a_file_larger_than_any_scan_is_refused_before_it_is_read(tmp_path, tiny_weights, monkeypatch):
+    monkeypatch.setattr(core.predict, "MAX_FILE_BYTES", MB)
+    big = tmp_path / "big.dcm"
+    big.write_bytes(bytes(MB + 1))
+    (result,) = classify_files(Classifier(tiny_weights, "cpu"), [big])
+    assert result.status == "error"
+    assert result.message == (
+        "The file is 1.0 MB, more than the 1.0 MB that the largest scan this tool reads can take, so it was not read."
+    )
+
+
+def test_every_entry_of_a_folder_gets_a_row(tmp_path, tiny_weights):
+    """A broken link, a FIFO, a link to a folder and an unreadable subfolder are reported, not skipped."""
+    folder = tmp_path / "export"
+    (folder / "series").mkdir(parents=True)
+    (folder / "series" / GOOD_PNG[0]).write_bytes(GOOD_PNG[1]())
+    (folder / "broken.dcm").symlink_to(tmp_path / "gone.dcm")
+    os.mkfifo(folder / "pipe")
+    (folder / "linked_series").symlink_to(folder / "series")
+    locked = folder / "locked"
+    locked.mkdir()
+    (locked / "hidden_by_permissions.png").write_bytes(GOOD_PNG[1]())
+    locked.chmod(0)
+    (folder / ".DS_Store").write_bytes(b"Bud1")  # hidden files are skipped, as the README says
+    try:
+        results = classify_within(30, Classifier(tiny_weights, "cpu"), expand_paths([folder]))
+    finally:
+        locked.chmod(0o755)
+    messages = {name: result.message for name, result in results.items()}
+    assert (
+        messages["broken.dcm"] == "This is a link to a file that does not exist (a broken link), so nothing was read."
+    )
+    assert messages["pipe"] == "This is a named pipe (FIFO), not a file, so it was not read."
+    assert messages["linked_series"] == (
+        "This is a link to a folder; links to folders are not followed inside a folder. Name the folder itself."
+    )
+    assert results["good.png"].status != "error"
+    assert ".DS_Store" not in results
+    if os.geteuid() != 0:  # root lists any folder
+        assert messages["locked"] == "Permission denied"
+        assert set(results) == {"broken.dcm", "pipe", "linked_series", "good.png", "locked"}
+    else:
+        assert set(results) == {"broken.dcm", "pipe", "linked_series", "good.png", "hidden_by_permissions.png"}
 
 
 # ---- the Classify page -------------------------------------------------------------------------------------

@@ -41,6 +41,11 @@ MAX_VOXELS = 64_000_000
 MAX_INFLATED_BYTES = MAX_VOXELS * 2 + 16_000_000
 PREAMBLE = 128
 MAGIC = b"DICM"
+FILE_META_GROUP = b"\x02\x00"  # the file meta that follows the magic: group 0x0002, always little endian
+COMMAND_GROUP = b"\x00\x00"  # group 0x0000: network commands, never in a stored file
+MAX_FILE_META_ELEMENTS = 64  # the standard defines a dozen
+# Explicit VRs whose length field is 4 bytes after 2 reserved ones (PS3.5 7.1.2); the others have 2 bytes.
+_LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 
 # pydicom's warnings and log records can quote tag values, patient fields included: this process emits none.
 # Set once at import: warnings.catch_warnings and logger levels are process-wide, not per browser session.
@@ -181,6 +186,10 @@ def file_window(dataset: pydicom.Dataset) -> Window | None:
 def _parse(data: bytes, force: bool) -> pydicom.Dataset:
     if not data:
         raise UnreadableScanError("The file is empty.")
+    if has_dicom_magic(data) and not _dataset_can_follow(data):
+        raise UnreadableScanError(
+            "This file starts like a DICOM file, but no DICOM data follows its header, so it holds no scan."
+        )
     try:
         dataset = _read_deflated(data) or pydicom.dcmread(io.BytesIO(data), force=force)
         # Reading is lazy; touch the elements now so damage is reported here, as a clear message.
@@ -194,6 +203,31 @@ def _parse(data: bytes, force: bool) -> pydicom.Dataset:
         raise UnreadableScanError(f"The DICOM file is damaged or truncated ({type(error).__name__}).") from None
     _assume_transfer_syntax(dataset)
     return dataset
+
+
+def _dataset_can_follow(data: bytes) -> bool:
+    """Whether what follows "DICM" has the structure of a file: a file meta group (0002), then an element
+    of any group but 0000 (command elements are never stored). Zeros after the magic or after the file meta
+    read as a chain of empty (0000,0000) elements, which pydicom parses 8 bytes at a time to the end of
+    the file (0.7 s a megabyte); this bounds the work by the structure, not the size."""
+    start = PREAMBLE + len(MAGIC)
+    if data[start : start + 2] != FILE_META_GROUP:
+        return False
+    end = _end_of_file_meta(data, start)
+    return end is None or data[end : end + 2] != COMMAND_GROUP
+
+
+def _end_of_file_meta(data: bytes, offset: int) -> int | None:
+    """The offset of the first element after the file meta group (explicit VR little endian, always), or
+    None when the group is longer than any file meta (then pydicom's reader judges it)."""
+    for _ in range(MAX_FILE_META_ELEMENTS):
+        if data[offset : offset + 2] != FILE_META_GROUP:
+            return offset
+        if data[offset + 4 : offset + 6] in _LONG_LENGTH_VRS:
+            offset += 12 + int.from_bytes(data[offset + 8 : offset + 12], "little")
+        else:
+            offset += 8 + int.from_bytes(data[offset + 6 : offset + 8], "little")
+    return None
 
 
 def _read_deflated(data: bytes) -> pydicom.Dataset | None:

@@ -139,6 +139,23 @@ def palette_dicom(tables: str) -> bytes:
     return buffer.getvalue()
 
 
+def bmp_with_alpha(gray: np.ndarray, alpha: int) -> bytes:
+    """A 32-bit BMP (BITMAPV4HEADER, BI_BITFIELDS with an alpha mask, as some Windows tools write them)
+    whose alpha is `alpha` everywhere; PIL reads it as RGBA. Alpha 0 is what many writers leave there."""
+    height, width = gray.shape
+    pixels = np.stack([gray, gray, gray, np.full_like(gray, alpha)], axis=-1)[::-1].astype(np.uint8)  # BGRA
+    info = struct.pack("<IiiHHIIiiII", 108, width, height, 1, 32, 3, pixels.nbytes, 2835, 2835, 0, 0)
+    masks = struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000)
+    info += masks + b"BGRs" + bytes(36) + bytes(12)  # colour space, endpoints, gamma
+    offset = 14 + len(info)
+    return b"BM" + struct.pack("<IHHI", offset + pixels.nbytes, 0, 0, offset) + info + pixels.tobytes()
+
+
+def transparent_rgba(gray: np.ndarray) -> Image.Image:
+    rgba = np.stack([gray, gray, gray, np.zeros_like(gray)], axis=-1).astype(np.uint8)
+    return Image.fromarray(rgba, "RGBA")
+
+
 def damaged_rle_dicom() -> bytes:
     """RLE Lossless (pydicom decodes it natively, so a decoder is always there) with garbage for data."""
     return dicom_compressed_as(RLELossless)
@@ -234,6 +251,9 @@ DECODED = [
     Hostile("rgba.png", lambda: encoded(Image.fromarray(SLICE).convert("RGBA"), "PNG"), ""),
     Hostile("palette.png", lambda: encoded(Image.fromarray(SLICE).convert("P"), "PNG"), ""),
     Hostile("gray_alpha.png", lambda: encoded(Image.fromarray(SLICE).convert("LA"), "PNG"), ""),
+    Hostile("alpha_all_zero.png", lambda: encoded(transparent_rgba(SLICE), "PNG"), ""),
+    Hostile("alpha_all_zero.bmp", lambda: bmp_with_alpha(SLICE, 0), ""),
+    Hostile("alpha_opaque.bmp", lambda: bmp_with_alpha(SLICE, 255), ""),
     Hostile("animated.gif", lambda: frames("GIF"), "the file holds 3 frames (pages); only the first is read"),
     Hostile("pages.tif", lambda: frames("TIFF"), "the file holds 3 frames (pages); only the first is read"),
     Hostile("slice.nii", lambda: nifti_bytes(SLICE.astype(np.float32)), ""),

@@ -135,9 +135,10 @@ def read_dicom(data: bytes, force: bool = False) -> DicomScan:
         pixels = dataset.pixel_array
     except MemoryError:
         raise  # not damage: the caller says the file is too large for this machine
-    except Exception as error:  # pydicom raises many types for damaged data; none of their texts are shown
+    except Exception:  # pydicom raises many types for damaged data; none of their texts are shown
         raise UnreadableScanError(
-            f"The DICOM pixel data ({transfer_syntax}) is damaged and cannot be decoded ({type(error).__name__})."
+            f"The DICOM pixel data ({transfer_syntax}) is damaged and cannot be decoded. Export the series again "
+            "from the scanner or viewer."
         ) from None
 
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
@@ -199,8 +200,10 @@ def _parse(data: bytes, force: bool) -> pydicom.Dataset:
         raise
     except InvalidDicomError:
         raise UnreadableScanError("Not a DICOM file.") from None
-    except Exception as error:
-        raise UnreadableScanError(f"The DICOM file is damaged or truncated ({type(error).__name__}).") from None
+    except Exception:  # pydicom's texts can quote tag values: never shown
+        raise UnreadableScanError(
+            "The DICOM file is damaged or truncated, so it cannot be read. Copy or export it again."
+        ) from None
     _assume_transfer_syntax(dataset)
     return dataset
 

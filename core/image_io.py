@@ -46,6 +46,9 @@ _SIGNATURES = (
 )
 
 
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
+
+
 class UnreadableScanError(ValueError):
     """The input is not a scan this project can read; the message says why, in words for the user."""
 
@@ -75,6 +78,11 @@ def decode_image(data: bytes) -> DecodedImage:
     except MemoryError:
         raise
     except UnidentifiedImageError:
+        if data.startswith(_TIFF_SIGNATURES):  # a TIFF header PIL cannot follow: a layout it does not decode
+            raise UnreadableScanError(
+                "This TIFF image stores its pixels in a way this app cannot decode (for example as 64-bit "
+                "floating point). Export it as an 8- or 16-bit TIFF, or as PNG."
+            ) from None
         raise UnsupportedFormatError("Not an image format this app can read.") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         # PIL refuses in open(), before the size reaches us: it is beyond twice PIL's own limit.
@@ -172,7 +180,7 @@ def _format_by_signature(data: bytes) -> str:
 def _damaged(format_name: str, error: Exception) -> UnreadableScanError:
     """ "This PNG image is damaged or truncated (PIL's reason)": PIL's texts name the fault, never a path."""
     what = f"This {format_name} image" if format_name else "The image file"
-    reason = str(error).strip() or type(error).__name__
-    if " object at 0x" in reason:  # PIL quotes the stream's repr in a few texts: noise to a reader
-        reason = type(error).__name__
-    return UnreadableScanError(f"{what} is damaged or truncated, so it cannot be decoded ({reason[:160]}).")
+    reason = str(error).strip()
+    # PIL quotes the stream's repr in a few texts, and some errors have no text: noise to a reader.
+    detail = f" ({reason[:160]})" if reason and " object at 0x" not in reason else ""
+    return UnreadableScanError(f"{what} is damaged or truncated, so it cannot be decoded{detail}.")

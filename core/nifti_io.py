@@ -17,6 +17,7 @@ import cv2
 import nibabel as nib
 import numpy as np
 
+from core.dicom_io import has_dicom_magic
 from core.image_io import MAX_SIDE, MIN_SIDE, UnreadableScanError
 
 PLANES = ("axial", "coronal", "sagittal")
@@ -108,7 +109,7 @@ def read_nifti(data: bytes) -> NiftiVolume:
     """NIfTI bytes (optionally gzip-compressed) -> NiftiVolume. Raises UnreadableScanError."""
     raw = gunzip(data) if is_gzip(data) else data
     if not has_nifti_header(raw):
-        raise UnreadableScanError("Not a NIfTI file (no NIfTI-1 or NIfTI-2 header).")
+        raise UnreadableScanError(_not_nifti_message(raw, compressed=is_gzip(data)))
     if raw[344:348] == b"ni1\0" or raw[4:8] == b"ni2\0":
         raise UnreadableScanError(
             "This is the header of a two-file NIfTI (.hdr/.img) pair; upload a single-file .nii or .nii.gz."
@@ -118,8 +119,9 @@ def read_nifti(data: bytes) -> NiftiVolume:
         # from_bytes reads through an in-memory stream: nothing is written to disk.
         image = image_class.from_bytes(raw)
         shape = tuple(int(n) for n in image.shape)
-    except Exception as error:
-        raise UnreadableScanError(f"The NIfTI header is damaged ({type(error).__name__}).") from None
+    except Exception:
+        raise UnreadableScanError("The NIfTI header is damaged, so the file cannot be read. Export it again.") from None
+    _check_voxel_type(image)
     if len(shape) < 2 or min(shape) < 1:
         raise UnreadableScanError(f"The NIfTI file holds no image (shape {shape}).")
     if int(np.prod(shape[:3], dtype=np.int64)) > MAX_VOXELS:
@@ -140,8 +142,10 @@ def read_nifti(data: bytes) -> NiftiVolume:
         volume = np.asanyarray(image.dataobj[_first_volume(shape)], dtype=np.float32)
     except MemoryError:
         raise  # not damage: the caller says the file is too large for this machine
-    except Exception as error:
-        raise UnreadableScanError(f"The NIfTI voxel data is damaged or truncated ({type(error).__name__}).") from None
+    except Exception:
+        raise UnreadableScanError(
+            "The NIfTI voxel data is damaged or truncated, so the volume cannot be read. Export it again."
+        ) from None
     volume = volume.reshape(volume.shape + (1,) * (3 - volume.ndim))
     if not _has_a_picture(volume.shape):
         size = "×".join(str(n) for n in volume.shape)
@@ -155,6 +159,33 @@ def read_nifti(data: bytes) -> NiftiVolume:
         notes.append(f"the file's voxel sizes ({stated} mm) are implausible, so voxels are drawn square")
         zooms = (1.0, 1.0, 1.0)
     return NiftiVolume(data=normalize_intensity(volume), zooms=zooms, note="; ".join(notes))
+
+
+def _not_nifti_message(raw: bytes, compressed: bool) -> str:
+    """What a file that reached the NIfTI reader but is not NIfTI is (a .gz of something else, mostly)."""
+    if not compressed:
+        return "Not a NIfTI file (no NIfTI-1 or NIfTI-2 header)."
+    if has_dicom_magic(raw):
+        return "This is a gzip-compressed DICOM file. Unpack it (gunzip, 7-Zip) and upload the DICOM file it holds."
+    return "This is a gzip-compressed file that holds no NIfTI volume. Unpack it and upload the scans it holds."
+
+
+def _check_voxel_type(image) -> None:
+    """Colour (RGB, RGBA) and complex voxels have no single intensity to read as MRI: say so plainly."""
+    try:
+        dtype = image.header.get_data_dtype()
+    except Exception:
+        return  # the voxel read reports the damage
+    if dtype.fields is not None:
+        raise UnreadableScanError(
+            "This NIfTI file stores colour (RGB) voxels; this app reads grayscale MRI volumes. Export the volume "
+            "as grayscale."
+        )
+    if dtype.kind == "c":
+        raise UnreadableScanError(
+            "This NIfTI file stores complex-valued voxels (raw scanner data); this app reads magnitude images. "
+            "Export the magnitude volume."
+        )
 
 
 def normalize_intensity(volume: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.dicom_io import DicomScan, Window, has_dicom_magic, read_dicom
-from core.file_kinds import describe_kind
+from core.file_kinds import describe_kind, is_picture_kind
 from core.image_io import UnreadableScanError, UnsupportedFormatError, decode_image
 from core.nifti_io import NiftiVolume, has_nifti_header, is_gzip, read_nifti
 
@@ -162,7 +162,12 @@ def unsupported_message(data: bytes) -> str:
     if kind is None:
         return f"Not a format this app can read. It reads {FORMATS}."
     what, advice = kind
-    return " ".join(part for part in (f"This is {what}, not an image.", advice, f"This app reads {FORMATS}.") if part)
+    said = (
+        f"This is {what}, a format this app does not read."
+        if is_picture_kind(what)
+        else f"This is {what}, not an image."
+    )
+    return " ".join(part for part in (said, advice, f"This app reads {FORMATS}.") if part)
 
 
 def _plausible_raw_dicom(data: bytes) -> bool:

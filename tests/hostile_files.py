@@ -6,6 +6,7 @@ message; `DECODED` must decode (with a note, where the file holds more than the 
 
 from __future__ import annotations
 
+import gzip
 import io
 import struct
 import zipfile
@@ -13,6 +14,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import nibabel as nib
 import numpy as np
 import pydicom
 from PIL import Image
@@ -156,6 +158,32 @@ def transparent_rgba(gray: np.ndarray) -> Image.Image:
     return Image.fromarray(rgba, "RGBA")
 
 
+def tiff_float64(width: int = 32, height: int = 32) -> bytes:
+    """A valid grayscale TIFF of 64-bit floating-point samples (scientific tools write them; PIL cannot)."""
+    pixels = np.linspace(0, 1, width * height).astype("<f8").tobytes()
+    entries = [  # (tag, type 3 = SHORT / 4 = LONG, value); the strip offset is filled in below
+        (256, 3, width), (257, 3, height), (258, 3, 64), (259, 3, 1), (262, 3, 1), (273, 4, 0),
+        (277, 3, 1), (278, 3, height), (279, 4, len(pixels)), (339, 3, 3),
+    ]  # fmt: skip
+    pixels_at = 8 + 2 + 12 * len(entries) + 4
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, value in entries:
+        value = pixels_at if tag == 273 else value
+        ifd += struct.pack("<HHI", tag, kind, 1) + (
+            struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+        )
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + pixels
+
+
+def rgb_nifti() -> bytes:
+    voxels = np.zeros((20, 20, 10), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    return nib.Nifti1Image(voxels, np.eye(4)).to_bytes()
+
+
+def gzipped(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
 def damaged_rle_dicom() -> bytes:
     """RLE Lossless (pydicom decodes it natively, so a decoder is always there) with garbage for data."""
     return dicom_compressed_as(RLELossless)
@@ -237,6 +265,33 @@ REFUSED = [
         "ct.dcm",
         lambda: dicom_bytes(SLICE.astype(np.uint16), extra={"Modality": "CT"}),
         r"^This DICOM file is a CT image \(modality CT\), not MRI\. This app classifies brain MRI only\.$",
+    ),
+    Hostile(
+        "scan.jp2",
+        lambda: b"\x00\x00\x00\x0cjP  \r\n\x87\n" + bytes(200),
+        r"^This is a JPEG 2000 image, a format this app does not read\. Export the picture as PNG or JPEG\.",
+    ),
+    Hostile(
+        "float64.tif",
+        tiff_float64,
+        r"^This TIFF image stores its pixels in a way this app cannot decode \(for example as 64-bit floating "
+        r"point\)\. Export it as an 8- or 16-bit TIFF, or as PNG\.$",
+    ),
+    Hostile(
+        "IM0001.dcm.gz",
+        lambda: gzipped(dicom_bytes(SLICE.astype(np.uint16))),
+        r"^This is a gzip-compressed DICOM file\. Unpack it \(gunzip, 7-Zip\) and upload the DICOM file it holds\.$",
+    ),
+    Hostile(
+        "notes.txt.gz",
+        lambda: gzipped(b"not a scan " * 100),
+        r"^This is a gzip-compressed file that holds no NIfTI volume\. Unpack it and upload the scans it holds\.$",
+    ),
+    Hostile(
+        "rgb.nii",
+        rgb_nifti,
+        r"^This NIfTI file stores colour \(RGB\) voxels; this app reads grayscale MRI volumes\. Export the volume "
+        r"as grayscale\.$",
     ),
     Hostile(
         "tiny.nii",

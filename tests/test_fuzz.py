@@ -24,6 +24,7 @@ from core.scan_io import UnexpectedDecodingError, load_scan
 from tests import peak_memory
 from tests.fuzz_corpus import Mutant, corpus, seeds
 from tests.scan_files import PATIENT_VALUES
+from tests.test_hostile_inputs import PYTHON_EXCEPTION_NAME
 
 # Decoders warn about the damage they meet (that is the corpus); their warnings say nothing the test needs.
 pytestmark = [
@@ -79,7 +80,11 @@ def check(mutant: Mutant) -> tuple[int, str]:
         if not message.strip():
             return 0, "refused with an empty message"
         leaked = [value for value in PATIENT_VALUES if value in message]
-        return 0, f"message quotes patient fields {leaked}: {message}" if leaked else ""
+        if leaked:
+            return 0, f"message quotes patient fields {leaked}: {message}"
+        if PYTHON_EXCEPTION_NAME.search(message):  # a clinician cannot act on "(TypeError)"
+            return 0, f"message names a Python exception: {message}"
+        return 0, ""
     except Exception as error:
         return 0, f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=-3)}"
     square = max(picture.shape) ** 2 if picture.ndim == 2 else 1

@@ -65,6 +65,16 @@ def test_each_broken_file_is_refused_with_its_own_message(case):
         assert value not in str(refused.value)
 
 
+PYTHON_EXCEPTION_NAME = re.compile(r"\b[A-Z]\w*(Error|Exception|Warning)\b|\(\w+Error\)")
+
+
+@by_name(REFUSED)
+def test_no_message_names_a_python_exception(case):
+    with pytest.raises(UnreadableScanError) as refused:
+        load_scan(case.build(), case.name)
+    assert not PYTHON_EXCEPTION_NAME.search(str(refused.value)), str(refused.value)
+
+
 @pytest.mark.parametrize("name", ["notes.jpg", "letter.jpg", "series.jpg"])
 def test_files_that_are_not_images_are_typed_as_unsupported(name):
     case = next(case for case in REFUSED if case.name == name)

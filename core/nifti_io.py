@@ -24,12 +24,18 @@ PLANES = ("axial", "coronal", "sagittal")
 # Voxel index axis that a plane's slices run along, in RAS+ order (x: left→right, y: posterior→anterior,
 # z: inferior→superior).
 _SLICE_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}
+_PLANE_OF_AXIS = {axis: plane for plane, axis in _SLICE_AXIS.items()}
 MAX_VOXELS = 64_000_000
 # A gzip stream can expand a thousandfold; stop decompressing well before memory runs out.
 MAX_DECOMPRESSED_BYTES = MAX_VOXELS * 8 + 1_000_000
 GZIP_MAGIC = b"\x1f\x8b"
 _HEADER_SIZES = {348: "NIfTI-1", 540: "NIfTI-2"}
-MIN_SLICE_SIDE = 8  # a plane whose slices are thinner than this is not a picture (e.g. a single-slice file)
+# A plane whose slices are thinner than this is not a picture (e.g. a single-slice file): the same minimum
+# as any picture, so a slice is never shown or classified that would be refused as an upload.
+MIN_SLICE_SIDE = MIN_SIDE
+# A 2-D acquisition has clearly fewer slices (or clearly thicker voxels) along its slice axis than in plane.
+ACQUISITION_COUNT_RATIO = 2.0
+ACQUISITION_THICKNESS_RATIO = 1.5
 # Thick 2-D acquisitions reach 6 mm slices at 0.4 mm in-plane (15:1). Beyond this, the header is wrong, and
 # following it would stretch a slice of a few voxels into a picture thousands of pixels long.
 MAX_ANISOTROPY = 25.0
@@ -49,6 +55,19 @@ class NiftiVolume:
     def planes(self) -> list[str]:
         """The planes whose slices are pictures (both in-plane sides at least MIN_SLICE_SIDE voxels)."""
         return [plane for plane in PLANES if min(self._in_plane_sides(plane)) >= MIN_SLICE_SIDE]
+
+    @property
+    def acquisition_plane(self) -> str:
+        """The plane the volume opens in: the one it was acquired in, whose slices are the scanner's own
+        pictures. A 2-D acquisition has thick voxels, or few of them, along its slice axis; across that
+        axis its slices are strips a few dozen pixels high. A near-isotropic (3-D) volume opens axially."""
+        planes = self.planes or ["axial"]
+        thickest = _standout(self.zooms, larger=True, ratio=ACQUISITION_THICKNESS_RATIO)
+        fewest = _standout(self.shape, larger=False, ratio=ACQUISITION_COUNT_RATIO)
+        for axis in (thickest, fewest):
+            if axis is not None and _PLANE_OF_AXIS[axis] in planes:
+                return _PLANE_OF_AXIS[axis]
+        return "axial" if "axial" in planes else planes[0]
 
     def slice_count(self, plane: str) -> int:
         return self.shape[_axis(plane)]
@@ -201,6 +220,14 @@ def normalize_intensity(volume: np.ndarray) -> np.ndarray:
     if high <= low:
         return np.zeros_like(volume)
     return np.clip((volume - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def _standout(values, larger: bool, ratio: float) -> int | None:
+    """The axis whose value is at least `ratio` times larger (or smaller) than both others', else None."""
+    order = sorted(range(3), key=lambda axis: values[axis], reverse=larger)
+    first, second = float(values[order[0]]), float(values[order[1]])
+    stands_out = first >= ratio * second if larger else first * ratio <= second
+    return order[0] if stands_out else None
 
 
 def _has_a_picture(shape: tuple[int, ...]) -> bool:

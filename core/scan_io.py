@@ -48,7 +48,7 @@ class Scan:
         if self.kind == DICOM:
             return View(frame=self.dicom.frame_count // 2)
         if self.kind == NIFTI:
-            plane = "axial" if "axial" in self.volume.planes else (self.volume.planes or ["axial"])[0]
+            plane = self.volume.acquisition_plane
             return View(plane=plane, index=self.volume.middle(plane))
         return View()
 

@@ -217,6 +217,46 @@ def test_four_dimensional_nifti_reads_its_first_volume_and_says_so():
     assert series.facts()["note"] == "the file holds 2 volumes; the first is shown"
 
 
+def thick_slab(shape: tuple[int, int, int], zooms=(1.0, 1.0, 1.0)) -> bytes:
+    """A NIfTI of a brain-like phantom slice repeated along the axis with the fewest voxels."""
+    axis = int(np.argmin(shape))
+    others = [side for a, side in enumerate(shape) if a != axis]
+    picture = np.asarray(Image.fromarray(phantom(3, "glioma", 64)).resize(others[::-1]), dtype=np.float32)
+    volume = np.repeat(np.expand_dims(picture, axis), shape[axis], axis=axis)
+    return nifti_bytes(volume, np.diag([*zooms, 1.0]))
+
+
+@pytest.mark.parametrize(
+    ("shape", "zooms", "plane"),
+    [
+        ((20, 64, 64), (1.0, 1.0, 1.0), "sagittal"),  # few slices along x: a sagittal acquisition
+        ((64, 20, 64), (1.0, 1.0, 1.0), "coronal"),
+        ((64, 64, 20), (1.0, 1.0, 1.0), "axial"),
+        ((48, 64, 64), (4.0, 1.0, 1.0), "sagittal"),  # thick sagittal slices, the header says so
+        ((64, 64, 64), (1.0, 1.0, 1.0), "axial"),  # isotropic (a 3-D acquisition): axial
+    ],
+)
+def test_nifti_opens_in_its_acquisition_plane(shape, zooms, plane):
+    """A 20-slice sagittal series opened axially is a 20-pixel-high strip, which is refused or misread."""
+    scan = load_scan(thick_slab(shape, zooms), "series.nii")
+    assert scan.default_view().plane == plane
+    assert min(scan.render().shape) >= 48
+
+
+def test_nifti_planes_need_the_same_minimum_side_as_pictures():
+    scan = load_scan(thick_slab((12, 64, 64)), "sagittal.nii")
+    assert scan.volume.planes == ["sagittal"]  # axial and coronal slices would be 12 pixels high
+
+
+def test_the_cli_keeps_what_the_reader_should_know_about_a_file(tmp_path, tiny_weights, capsys):
+    volume, _ = marked_volume()
+    (tmp_path / "fmri.nii").write_bytes(nifti_bytes(np.stack([volume, volume], axis=-1)))
+    main([str(tmp_path), "--weights", str(tiny_weights), "--device", "cpu"])
+    (row,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert row["status"] != "error" and row["message"].startswith("The file holds 2 volumes; the first is shown.")
+    assert row["view"] == "axial slice 16 of 30"
+
+
 def test_nifti_with_implausible_voxel_sizes_is_drawn_square_and_says_so():
     """A header claiming 1 mm by 1 km voxels would stretch a 30-slice coronal view to 30 million pixels."""
     volume, _ = marked_volume()

@@ -37,11 +37,11 @@ MEGABYTE = 1024 * 1024
 # byte of it is read, so a huge file (or a device that never ends) cannot exhaust memory.
 MAX_FILE_BYTES = MAX_DECOMPRESSED_BYTES
 # Exit statuses, for scripts that run the CLI: whether to trust the CSV as complete.
-EXIT_ALL_READ = 0  # every file was read and assessed (assessed: ok, uncertain or not_mri)
+EXIT_ALL_READ = 0  # every file was read and assessed (ok, uncertain, not_mri or too_small)
 EXIT_SOME_FAILED = 1  # some files could not be read; their rows say why
 EXIT_NONE_READ = 2  # no file could be read (or none was found), or the command itself was wrong
 EXIT_STATUS_HELP = f"""exit status:
-  {EXIT_ALL_READ}  every file was read (each row's status is ok, uncertain or not_mri)
+  {EXIT_ALL_READ}  every file was read (each row's status is ok, uncertain, not_mri or too_small)
   {EXIT_SOME_FAILED}  some files could not be read (their rows have status error and say why)
   {EXIT_NONE_READ}  no file could be read or none was found, or the command line or weights are wrong
 """

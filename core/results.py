@@ -8,7 +8,7 @@ The CSV's columns, in order (`csv_columns`):
   prediction      the class stated; empty unless status is ok
   confidence      its calibrated probability; empty unless status is ok
   p_<class>       calibrated probability of each class (empty when the file could not be read)
-  status          ok, uncertain, not_mri, or error (the file could not be read)
+  status          ok, uncertain, not_mri, too_small, or error (the file could not be read)
   message         why no class is given, or what was done that the reader should know
   model           the model's name; weights_sha256: the sha256 of its weights file
   generated_at    when the CSV was written (ISO 8601, UTC)

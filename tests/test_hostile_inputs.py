@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from streamlit import config as streamlit_config
 
+import core.assessment
 import core.dicom_io
 import core.nifti_io
 import core.predict
@@ -422,6 +423,26 @@ def test_every_entry_of_a_folder_gets_a_row(tmp_path, tiny_weights):
         assert set(results) == {"broken.dcm", "pipe", "linked_series", "good.png", "locked"}
     else:
         assert set(results) == {"broken.dcm", "pipe", "linked_series", "good.png", "hidden_by_permissions.png"}
+
+
+def test_a_picture_too_small_for_the_model_gets_no_class(tmp_path, answering_weights, monkeypatch, capsys):
+    """A thumbnail is enlarged to the model's input size, and the model classifies the blur: in the red-team
+    run, 24-32 px thumbnails were answered confidently and half wrong. The tiny test model reads 32 px, so
+    the minimum is raised here to its full input size to have room below it."""
+    monkeypatch.setattr(core.assessment, "MIN_SIDE_FRACTION", 1.0)
+    for side in (24, 48):
+        (tmp_path / f"slice_{side}.png").write_bytes(
+            encoded(Image.fromarray(phantom(5, "glioma", 96)).resize((side, side)), "PNG")
+        )
+    assert main([str(tmp_path), "--weights", str(answering_weights), "--device", "cpu"]) == 0  # both were read
+    rows = {Path(row["path"]).name: row for row in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    small, large = rows["slice_24.png"], rows["slice_48.png"]
+    assert small["status"] == "too_small" and small["prediction"] == small["confidence"] == ""
+    assert small["message"] == (
+        "The picture is 24×24 pixels, smaller than the 32×32 this model needs for an answer (it reads pictures "
+        "at 32×32): a thumbnail is enlarged into blur. Classify the full-size image."
+    )
+    assert large["status"] == "ok"
 
 
 # ---- the Classify page -------------------------------------------------------------------------------------

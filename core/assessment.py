@@ -3,6 +3,7 @@
 Every surface (app, batch CLI, printable report) asks this module, so a scan gets the same answer
 everywhere. Probabilities are always the temperature-calibrated ones. In order:
   too_small  the picture is too small for the model's input size to support an answer
+  not_mri    the picture holds several slices side by side (a montage; core/layout.py)
   not_mri    the out-of-distribution gate finds the picture unlike the training scans (core/ood.py)
   uncertain  the calibrated confidence is below the threshold chosen on validation (train/safety.py)
   ok         a class is stated
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.inference import Classifier
+from core.layout import count_slices
 from core.ood import signatures
 
 OK, UNCERTAIN, NOT_MRI, TOO_SMALL = "ok", "uncertain", "not_mri", "too_small"
@@ -62,7 +64,11 @@ def assess(classifier: Classifier, grays: list[np.ndarray]) -> list[Assessment]:
     answers = []
     for gray, row, is_outside in zip(grays, probabilities, outside, strict=True):
         scores = dict(zip(classifier.classes, map(float, row), strict=True))
-        answers.append(too_small(classifier, gray, scores) or _decide(classifier, scores, bool(is_outside)))
+        answers.append(
+            too_small(classifier, gray, scores)
+            or several_slices(gray, scores)
+            or _decide(classifier, scores, bool(is_outside))
+        )
     return answers
 
 
@@ -82,6 +88,20 @@ def too_small(classifier: Classifier, gray: np.ndarray, probabilities: dict[str,
         f"The picture is {width}×{height} pixels, smaller than the {needed}×{needed} this model needs for an "
         f"answer (it reads pictures at {size}×{size}): a thumbnail is enlarged into blur. Classify the "
         "full-size image.",
+    )
+
+
+def several_slices(gray: np.ndarray, probabilities: dict[str, float]) -> Assessment | None:
+    """A NOT_MRI assessment for a picture of several slices side by side (core/layout.py), else None: the
+    model answers for one slice, and gave one confident class for a sheet of four."""
+    slices = count_slices(gray)
+    if slices < 2:
+        return None
+    return Assessment(
+        NOT_MRI,
+        probabilities,
+        f"This picture holds {slices} slices side by side (a montage, or a screenshot of a viewer's grid), and "
+        "the model answers for one slice: no class is given. Export or crop the slices one at a time.",
     )
 
 

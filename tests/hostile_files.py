@@ -158,6 +158,13 @@ def transparent_rgba(gray: np.ndarray) -> Image.Image:
     return Image.fromarray(rgba, "RGBA")
 
 
+def montage(rows: int, columns: int) -> bytes:
+    """Slices side by side on one sheet, as a viewer exports a series or a screenshot of its grid shows it."""
+    slices = [phantom(30 + i, "glioma" if i % 2 else "notumor", 64) for i in range(rows * columns)]
+    sheet = np.block([[slices[r * columns + c] for c in range(columns)] for r in range(rows)])
+    return encoded(Image.fromarray(sheet.astype(np.uint8)), "PNG")
+
+
 def tiff_float64(width: int = 32, height: int = 32) -> bytes:
     """A valid grayscale TIFF of 64-bit floating-point samples (scientific tools write them; PIL cannot)."""
     pixels = np.linspace(0, 1, width * height).astype("<f8").tobytes()

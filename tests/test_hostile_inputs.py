@@ -23,6 +23,7 @@ import core.nifti_io
 import core.predict
 from core.image_io import MIN_SIDE, UnreadableScanError, UnsupportedFormatError
 from core.inference import Classifier
+from core.layout import count_slices
 from core.predict import classify_files, expand_paths, main
 from core.scan_io import DICOM, IMAGE, NIFTI, View, load_scan
 from tests import peak_memory
@@ -35,6 +36,7 @@ from tests.hostile_files import (
     dicom_deflate_bomb,
     encoded,
     frames,
+    montage,
     png_declaring,
     transparent_rgba,
     undecodable_syntax,
@@ -443,6 +445,29 @@ def test_a_picture_too_small_for_the_model_gets_no_class(tmp_path, answering_wei
         "at 32×32): a thumbnail is enlarged into blur. Classify the full-size image."
     )
     assert large["status"] == "ok"
+
+
+@pytest.mark.parametrize(("rows", "columns"), [(2, 2), (1, 2), (3, 1)])
+def test_a_montage_of_slices_gets_no_class(tmp_path, answering_weights, rows, columns, capsys):
+    """A sheet of four slices got one confident class ("no tumour 97.9 %" with three tumours on it)."""
+    (tmp_path / "sheet.png").write_bytes(montage(rows, columns))
+    (tmp_path / GOOD_PNG[0]).write_bytes(GOOD_PNG[1]())
+    assert main([str(tmp_path), "--weights", str(answering_weights), "--device", "cpu"]) == 0
+    rows_by_name = {Path(row["path"]).name: row for row in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    sheet = rows_by_name["sheet.png"]
+    assert sheet["status"] == "not_mri" and sheet["prediction"] == ""
+    assert sheet["message"] == (
+        f"This picture holds {rows * columns} slices side by side (a montage, or a screenshot of a viewer's "
+        "grid), and the model answers for one slice: no class is given. Export or crop the slices one at a time."
+    )
+    assert rows_by_name["good.png"]["status"] == "ok"
+
+
+def test_real_slices_are_one_slice_each():
+    """The bundled samples are real scans from the public dataset (core/layout.py has the full measurement)."""
+    samples = sorted((Path(__file__).resolve().parents[1] / "samples").glob("*.jpg"))
+    assert len(samples) == 4
+    assert [count_slices(load_scan(path.read_bytes(), path.name).render()) for path in samples] == [1, 1, 1, 1]
 
 
 # ---- the Classify page -------------------------------------------------------------------------------------

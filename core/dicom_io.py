@@ -49,7 +49,12 @@ _LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC
 
 # pydicom's warnings and log records can quote tag values, patient fields included: this process emits none.
 # Set once at import: warnings.catch_warnings and logger levels are process-wide, not per browser session.
-logging.getLogger("pydicom").addFilter(lambda record: False)
+# A logger's filter does not apply to its children's records (pydicom.pixels.decoders.base logs every damaged
+# RLE frame), which propagate straight to the root handlers: the level is inherited, and propagation stops.
+_PYDICOM_LOGGER = logging.getLogger("pydicom")
+_PYDICOM_LOGGER.addFilter(lambda record: False)
+_PYDICOM_LOGGER.setLevel(logging.CRITICAL + 1)
+_PYDICOM_LOGGER.propagate = False
 warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
 pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
 

@@ -128,14 +128,17 @@ def dicom_deflate_bomb(inflated_size: int) -> bytes:
     return bytes(128) + b"DICM" + file_meta.getvalue() + b"".join(deflated)
 
 
-def palette_dicom(tables: str) -> bytes:
-    """An 8-bit PALETTE COLOR DICOM with no colour tables ("none") or only the red one ("red")."""
-    dataset = pydicom.dcmread(io.BytesIO(dicom_bytes(SLICE.astype(np.uint16), photometric="PALETTE COLOR")))
+def palette_dicom(tables: str, picture: np.ndarray = SLICE) -> bytes:
+    """An 8-bit PALETTE COLOR DICOM with no colour tables ("none"), only the red one ("red"), or all three
+    ("all": a valid file, a gray ramp for a palette)."""
+    dataset = pydicom.dcmread(io.BytesIO(dicom_bytes(picture.astype(np.uint16), photometric="PALETTE COLOR")))
     dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 8, 8, 7
-    dataset.PixelData = SLICE.astype(np.uint8).tobytes()
-    if tables == "red":
-        dataset.add_new(0x00281101, "US", [256, 0, 16])  # Red Palette Color Lookup Table Descriptor
-        dataset.add_new(0x00281201, "OW", (np.arange(256, dtype=np.uint16) * 257).tobytes())
+    dataset.PixelData = picture.astype(np.uint8).tobytes()
+    ramp = (np.arange(256, dtype=np.uint16) * 257).tobytes()
+    for colour in range({"none": 0, "red": 1, "all": 3}[tables]):
+        # (0028,1101/1102/1103) descriptors: 256 entries from 0, 16 bits; (0028,1201/1202/1203) the tables
+        dataset.add_new(0x00281101 + colour, "US", [256, 0, 16])
+        dataset.add_new(0x00281201 + colour, "OW", ramp)
     buffer = io.BytesIO()
     dataset.save_as(buffer)
     return buffer.getvalue()

@@ -32,7 +32,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning:PIL.*"),
     pytest.mark.filterwarnings("ignore::RuntimeWarning:nibabel.*"),
 ]
-PER_SEED = 60  # × 19 seeds = 1,140 files
+PER_SEED = 60  # × 22 seeds = 1,320 files
 # Seeds are 1-20 kB and 40 px a side; decoding one takes milliseconds. A mutated header can make a seed as
 # large as the limits allow (4,096 px a side, padded to a 16.7-megapixel square by the preprocessing), which
 # takes about 0.5 s here; 2 s leaves room for a slower machine, and catches a decoder that loops over what a

@@ -124,13 +124,9 @@ def _check_is_a_file(path: Path, mode: int) -> None:
 
 def too_large_file_message(size: int, limit: int) -> str:
     return (
-        f"The file is {size / MEGABYTE:.1f} MB, more than the {limit / MEGABYTE:.1f} MB that the largest scan this "
-        "tool reads can take, so it was not read."
+        f"The file is {size / MEGABYTE:.1f} MB, larger than any scan this tool reads (at most "
+        f"{limit / MEGABYTE:.1f} MB), so it was not read."
     )
-
-
-def read_picture(path: Path) -> np.ndarray:
-    return read_scan(path).render()
 
 
 def error_message(error: Exception) -> str:

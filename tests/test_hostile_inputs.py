@@ -389,7 +389,7 @@ def test_a_file_larger_than_any_scan_is_refused_before_it_is_read(tmp_path, tiny
     (result,) = classify_files(Classifier(tiny_weights, "cpu"), [big])
     assert result.status == "error"
     assert result.message == (
-        "The file is 1.0 MB, more than the 1.0 MB that the largest scan this tool reads can take, so it was not read."
+        "The file is 1.0 MB, larger than any scan this tool reads (at most 1.0 MB), so it was not read."
     )
 
 

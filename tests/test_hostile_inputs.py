@@ -205,6 +205,21 @@ def test_a_dicom_header_followed_by_zeros_is_refused_quickly(what_follows):
     )
 
 
+def test_zeros_inside_a_dicom_dataset_stop_the_parser():
+    """A run of zeros between two elements reads as a chain of (0000,0000) elements: parsed one by one, a
+    megabyte of them took 20 s, and the file then decoded as if nothing were wrong."""
+    good = dicom_bytes(SLICE.astype(np.uint16))
+    pixels_at = good.rfind(b"\xe0\x7f\x10\x00")  # the (7FE0,0010) Pixel Data tag
+    started = time.perf_counter()
+    with pytest.raises(UnreadableScanError) as refused:
+        load_scan(good[:pixels_at] + bytes(MB) + good[pixels_at:], "IM0001")
+    assert time.perf_counter() - started < 1.0
+    assert str(refused.value) == (
+        "This DICOM file is damaged: a run of data that is not DICOM (zeros, say) interrupts it, so it cannot be "
+        "read. Copy or export it again."
+    )
+
+
 def test_two_dimensional_nifti_is_read_as_one_slice():
     scan = load_scan(nifti_bytes(SLICE.astype(np.float32)), "slice.nii")
     assert scan.kind == NIFTI and scan.volume.planes == ["axial"] and scan.facts()["voxels"] == "64×64×1"

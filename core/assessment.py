@@ -2,6 +2,8 @@
 
 Every surface (app, batch CLI, printable report) asks this module, so a scan gets the same answer
 everywhere. Probabilities are always the temperature-calibrated ones. In order:
+  too_small  the picture is too small for the model's input size to support an answer
+  not_mri    the picture holds several slices side by side (a montage; core/layout.py)
   not_mri    the out-of-distribution gate finds the picture unlike the training scans (core/ood.py)
   uncertain  the calibrated confidence is below the threshold chosen on validation (train/safety.py)
   ok         a class is stated
@@ -9,14 +11,20 @@ everywhere. Probabilities are always the temperature-calibrated ones. In order:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from core.inference import Classifier
+from core.layout import count_slices
 from core.ood import signatures
 
-OK, UNCERTAIN, NOT_MRI = "ok", "uncertain", "not_mri"
+OK, UNCERTAIN, NOT_MRI, TOO_SMALL = "ok", "uncertain", "not_mri", "too_small"
+# The model sees every picture resized to its input size (128 px a side for the shipped model). A picture
+# less than half that a side is enlarged more than twice over, and the model classifies interpolation blur:
+# in the red-team run, 24-32 px thumbnails were answered confidently and half of them wrongly.
+MIN_SIDE_FRACTION = 0.5
 NOT_MRI_MESSAGE = (
     "Not a brain MRI slice: the picture's layout, contrast and texture are unlike the training scans "
     "(photographs, documents, screenshots, other images and blank pictures are refused), so no class is given."
@@ -53,10 +61,48 @@ def assess(classifier: Classifier, grays: list[np.ndarray]) -> list[Assessment]:
         outside = np.zeros(len(grays), dtype=bool)
     else:
         outside = classifier.gate.rejects(signatures(classifier, grays, images))
-    return [
-        _decide(classifier, dict(zip(classifier.classes, map(float, row), strict=True)), bool(is_outside))
-        for row, is_outside in zip(probabilities, outside, strict=True)
-    ]
+    answers = []
+    for gray, row, is_outside in zip(grays, probabilities, outside, strict=True):
+        scores = dict(zip(classifier.classes, map(float, row), strict=True))
+        answers.append(
+            too_small(classifier, gray, scores)
+            or several_slices(gray, scores)
+            or _decide(classifier, scores, bool(is_outside))
+        )
+    return answers
+
+
+def minimum_side(classifier: Classifier) -> int:
+    return math.ceil(classifier.preprocessing.img_size * MIN_SIDE_FRACTION)
+
+
+def too_small(classifier: Classifier, gray: np.ndarray, probabilities: dict[str, float]) -> Assessment | None:
+    """A TOO_SMALL assessment when the picture's shorter side is under the model's minimum, else None."""
+    height, width = gray.shape[:2]
+    needed, size = minimum_side(classifier), classifier.preprocessing.img_size
+    if min(height, width) >= needed:
+        return None
+    return Assessment(
+        TOO_SMALL,
+        probabilities,
+        f"The picture is {width}×{height} pixels, smaller than the {needed}×{needed} this model needs for an "
+        f"answer (it reads pictures at {size}×{size}): a thumbnail is enlarged into blur. Classify the "
+        "full-size image.",
+    )
+
+
+def several_slices(gray: np.ndarray, probabilities: dict[str, float]) -> Assessment | None:
+    """A NOT_MRI assessment for a picture of several slices side by side (core/layout.py), else None: the
+    model answers for one slice, and gave one confident class for a sheet of four."""
+    slices = count_slices(gray)
+    if slices < 2:
+        return None
+    return Assessment(
+        NOT_MRI,
+        probabilities,
+        f"This picture holds {slices} slices side by side (a montage, or a screenshot of a viewer's grid), and "
+        "the model answers for one slice: no class is given. Export or crop the slices one at a time.",
+    )
 
 
 def _decide(classifier: Classifier, probabilities: dict[str, float], outside: bool) -> Assessment:

@@ -21,7 +21,7 @@ import pydicom
 from pydicom import config as pydicom_config
 from pydicom.dataset import FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import read_dataset
+from pydicom.filereader import read_dataset, read_partial
 from pydicom.pixels import get_decoder
 from pydicom.uid import (
     UID,
@@ -41,10 +41,20 @@ MAX_VOXELS = 64_000_000
 MAX_INFLATED_BYTES = MAX_VOXELS * 2 + 16_000_000
 PREAMBLE = 128
 MAGIC = b"DICM"
+FILE_META_GROUP = b"\x02\x00"  # the file meta that follows the magic: group 0x0002, always little endian
+COMMAND_GROUP = b"\x00\x00"  # group 0x0000: network commands, never in a stored file
+MAX_FILE_META_ELEMENTS = 64  # the standard defines a dozen
+# Explicit VRs whose length field is 4 bytes after 2 reserved ones (PS3.5 7.1.2); the others have 2 bytes.
+_LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 
 # pydicom's warnings and log records can quote tag values, patient fields included: this process emits none.
 # Set once at import: warnings.catch_warnings and logger levels are process-wide, not per browser session.
-logging.getLogger("pydicom").addFilter(lambda record: False)
+# A logger's filter does not apply to its children's records (pydicom.pixels.decoders.base logs every damaged
+# RLE frame), which propagate straight to the root handlers: the level is inherited, and propagation stops.
+_PYDICOM_LOGGER = logging.getLogger("pydicom")
+_PYDICOM_LOGGER.addFilter(lambda record: False)
+_PYDICOM_LOGGER.setLevel(logging.CRITICAL + 1)
+_PYDICOM_LOGGER.propagate = False
 warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
 pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
 
@@ -119,6 +129,7 @@ def read_dicom(data: bytes, force: bool = False) -> DicomScan:
             f"{MAX_VOXELS:,}-pixel limit."
         )
     check_picture_size(columns, rows)
+    modality = _modality(dataset)
     transfer_syntax = _transfer_syntax_name(dataset)
     if not _can_decode(dataset.file_meta.TransferSyntaxUID):
         raise UnreadableScanError(
@@ -129,9 +140,10 @@ def read_dicom(data: bytes, force: bool = False) -> DicomScan:
         pixels = dataset.pixel_array
     except MemoryError:
         raise  # not damage: the caller says the file is too large for this machine
-    except Exception as error:  # pydicom raises many types for damaged data; none of their texts are shown
+    except Exception:  # pydicom raises many types for damaged data; none of their texts are shown
         raise UnreadableScanError(
-            f"The DICOM pixel data ({transfer_syntax}) is damaged and cannot be decoded ({type(error).__name__})."
+            f"The DICOM pixel data ({transfer_syntax}) is damaged and cannot be decoded. Export the series again "
+            "from the scanner or viewer."
         ) from None
 
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
@@ -145,7 +157,7 @@ def read_dicom(data: bytes, force: bool = False) -> DicomScan:
         frames=values,
         monochrome1=photometric == "MONOCHROME1",
         window=window,
-        modality=str(dataset.get("Modality", "") or ""),
+        modality=modality,
         transfer_syntax=transfer_syntax,
     )
 
@@ -180,8 +192,13 @@ def file_window(dataset: pydicom.Dataset) -> Window | None:
 def _parse(data: bytes, force: bool) -> pydicom.Dataset:
     if not data:
         raise UnreadableScanError("The file is empty.")
+    if has_dicom_magic(data) and not _dataset_can_follow(data):
+        raise UnreadableScanError(
+            "This file starts like a DICOM file, but no DICOM data follows its header, so it holds no scan."
+        )
+    interrupted = _CommandGroupStop()
     try:
-        dataset = _read_deflated(data) or pydicom.dcmread(io.BytesIO(data), force=force)
+        dataset = _read_deflated(data, interrupted) or read_partial(io.BytesIO(data), interrupted, force=force)
         # Reading is lazy; touch the elements now so damage is reported here, as a clear message.
         for _ in dataset.iterall():
             pass
@@ -189,13 +206,59 @@ def _parse(data: bytes, force: bool) -> pydicom.Dataset:
         raise
     except InvalidDicomError:
         raise UnreadableScanError("Not a DICOM file.") from None
-    except Exception as error:
-        raise UnreadableScanError(f"The DICOM file is damaged or truncated ({type(error).__name__}).") from None
+    except Exception:  # pydicom's texts can quote tag values: never shown
+        raise UnreadableScanError(
+            "The DICOM file is damaged or truncated, so it cannot be read. Copy or export it again."
+        ) from None
+    if interrupted.stopped:
+        raise UnreadableScanError(
+            "This DICOM file is damaged: a run of data that is not DICOM (zeros, say) interrupts it, so it cannot be "
+            "read. Copy or export it again."
+        )
     _assume_transfer_syntax(dataset)
     return dataset
 
 
-def _read_deflated(data: bytes) -> pydicom.Dataset | None:
+class _CommandGroupStop:
+    """pydicom's stop_when for a dataset: stop at a group-0000 (command) element, which a stored file never
+    holds. A run of zeros reads as a chain of empty (0000,0000) elements, parsed 8 bytes at a time (20 s a
+    megabyte here); stopping there bounds the work by the file's structure, whatever its size."""
+
+    def __init__(self):
+        self.stopped = False
+
+    def __call__(self, tag, vr, length) -> bool:
+        if tag.group == 0:
+            self.stopped = True
+        return self.stopped
+
+
+def _dataset_can_follow(data: bytes) -> bool:
+    """Whether what follows "DICM" has the structure of a file: a file meta group (0002), then an element
+    of any group but 0000 (command elements are never stored). Zeros after the magic or after the file meta
+    read as a chain of empty (0000,0000) elements, which pydicom parses 8 bytes at a time to the end of
+    the file (0.7 s a megabyte); this bounds the work by the structure, not the size."""
+    start = PREAMBLE + len(MAGIC)
+    if data[start : start + 2] != FILE_META_GROUP:
+        return False
+    end = _end_of_file_meta(data, start)
+    return end is None or data[end : end + 2] != COMMAND_GROUP
+
+
+def _end_of_file_meta(data: bytes, offset: int) -> int | None:
+    """The offset of the first element after the file meta group (explicit VR little endian, always), or
+    None when the group is longer than any file meta (then pydicom's reader judges it)."""
+    for _ in range(MAX_FILE_META_ELEMENTS):
+        if data[offset : offset + 2] != FILE_META_GROUP:
+            return offset
+        if data[offset + 4 : offset + 6] in _LONG_LENGTH_VRS:
+            offset += 12 + int.from_bytes(data[offset + 8 : offset + 12], "little")
+        else:
+            offset += 8 + int.from_bytes(data[offset + 6 : offset + 8], "little")
+    return None
+
+
+def _read_deflated(data: bytes, stop_when) -> pydicom.Dataset | None:
     """A file in the deflated transfer syntax, inflated here with a bound (pydicom inflates without one);
     None for any other file."""
     if not has_dicom_magic(data):
@@ -218,7 +281,7 @@ def _read_deflated(data: bytes) -> pydicom.Dataset | None:
         ) from None
     if inflater.unconsumed_tail:
         raise UnreadableScanError(f"The compressed DICOM file expands to more than {MAX_INFLATED_BYTES:,} bytes.")
-    dataset = read_dataset(io.BytesIO(inflated), False, True)
+    dataset = read_dataset(io.BytesIO(inflated), False, True, stop_when=stop_when)
     dataset.file_meta = meta
     return dataset
 
@@ -244,12 +307,53 @@ def _assume_transfer_syntax(dataset) -> None:
     dataset.file_meta.TransferSyntaxUID = syntax
 
 
+def _modality(dataset) -> str:
+    """The Modality tag ("MR"), or "" when the file does not say. Any other modality is refused: the model
+    has only seen MRI, and a CT or an X-ray would get a confident answer that means nothing."""
+    modality = str(dataset.get("Modality", "") or "").strip().upper()
+    if modality in ("", "MR"):
+        return modality
+    # The value goes into a message: quoted only when it has the shape of a modality code (CS, 16 characters).
+    code = modality if re.fullmatch(r"[A-Z0-9_ ]{1,16}", modality) else ""
+    what = f"a {_MODALITY_NAMES.get(code, code)} image (modality {code})" if code else "not an MRI image"
+    raise UnreadableScanError(f"This DICOM file is {what}, not MRI. This app classifies brain MRI only.")
+
+
+_MODALITY_NAMES = {
+    "CT": "CT",
+    "PT": "PET",
+    "NM": "nuclear medicine",
+    "US": "ultrasound",
+    "CR": "radiograph (X-ray)",
+    "DX": "radiograph (X-ray)",
+    "MG": "mammography",
+    "XA": "angiography (X-ray)",
+    "OT": "non-medical or secondary-capture",
+    "SC": "secondary-capture",
+}
+
+
+def _palette_to_rgb(dataset, pixels: np.ndarray) -> np.ndarray:
+    """PALETTE COLOR pixels through the file's colour tables (pydicom's apply_color_lut). The tables are
+    three separate tags, each of which can be missing or inconsistent; pydicom then raises ValueError,
+    AttributeError, IndexError, ..., none of which is a reason to stop a batch."""
+    from pydicom.pixels import apply_color_lut
+
+    try:
+        return apply_color_lut(pixels, dataset)
+    except MemoryError:
+        raise
+    except Exception:
+        raise UnreadableScanError(
+            "This DICOM file stores its pixels as palette colour, but its colour tables are missing or damaged, "
+            "so the picture cannot be rebuilt. Export the series again from the scanner or viewer, as grayscale."
+        ) from None
+
+
 def _to_gray_frames(dataset, pixels: np.ndarray, frames: int, samples: int, photometric: str) -> np.ndarray:
     """pydicom's array, whatever its layout, -> float32 (F, H, W)."""
     if photometric == "PALETTE COLOR":
-        from pydicom.pixels import apply_color_lut
-
-        pixels = apply_color_lut(pixels, dataset)
+        pixels = _palette_to_rgb(dataset, pixels)
         samples = 3
     values = pixels.astype(np.float32)
     if samples > 1:  # colour (RGB, or YBR that pydicom has converted): luminance

@@ -41,6 +41,19 @@ _PHOTO_BRANDS = {
     b"avif": "an AVIF image",
 }
 _TEXT_SAMPLE = 4096
+_PICTURE_KINDS = {
+    "a JPEG 2000 image",
+    "a Photoshop document",
+    "a PostScript or EPS file",
+    "an SVG drawing",
+    *_PHOTO_BRANDS.values(),
+}
+
+
+def is_picture_kind(kind: str) -> bool:
+    """Whether a kind describe_kind names is a picture (in a format the app does not read): "This is a
+    JPEG 2000 image, not an image" would say nonsense."""
+    return kind in _PICTURE_KINDS
 
 
 def describe_kind(data: bytes) -> tuple[str, str] | None:

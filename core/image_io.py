@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # A brain MRI slice is at most about a thousand pixels a side; a 12-megapixel phone photo of a film, 4,032.
 # Refusing a longer side before decoding protects a shared server from decompression bombs (a tiny file
@@ -26,6 +26,8 @@ MAX_SIDE = 4096
 MIN_SIDE = 16
 # Only formats a scan is plausibly exported in. PIL can open some forty more (EPS runs Ghostscript, which
 # writes temporary files; PSD, FITS, ICO, ...); each one is decoder code an upload could reach for nothing.
+# The percentiles that map 16-bit and float pictures to black and white (core.dicom_io.auto_window's too).
+STRETCH_PERCENTILES = (0.5, 99.5)
 READ_FORMATS = ("BMP", "GIF", "JPEG", "PNG", "PPM", "TIFF", "WEBP")
 
 # PIL warns about images between its own limit and twice that, and raises beyond. Its warning is made an
@@ -42,6 +44,9 @@ _SIGNATURES = (
     (b"MM\x00*", "TIFF"),
     (b"RIFF", "WEBP"),
 )
+
+
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
 
 
 class UnreadableScanError(ValueError):
@@ -73,6 +78,11 @@ def decode_image(data: bytes) -> DecodedImage:
     except MemoryError:
         raise
     except UnidentifiedImageError:
+        if data.startswith(_TIFF_SIGNATURES):  # a TIFF header PIL cannot follow: a layout it does not decode
+            raise UnreadableScanError(
+                "This TIFF image stores its pixels in a way this app cannot decode (for example as 64-bit "
+                "floating point). Export it as an 8- or 16-bit TIFF, or as PNG."
+            ) from None
         raise UnsupportedFormatError("Not an image format this app can read.") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         # PIL refuses in open(), before the size reaches us: it is beyond twice PIL's own limit.
@@ -86,7 +96,7 @@ def decode_image(data: bytes) -> DecodedImage:
         frame_count = int(getattr(image, "n_frames", 1) or 1)
         image.seek(0)  # counting frames can leave a multi-frame file on another frame
         image.load()
-        pixels = to_grayscale(image)
+        pixels = to_grayscale(upright(image))
     except (UnreadableScanError, MemoryError):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -116,14 +126,28 @@ def too_small_message(width: int, height: int) -> str:
     )
 
 
+def upright(image: Image.Image) -> Image.Image:
+    """The picture as every viewer shows it: turned as its EXIF orientation says (cameras and phones store
+    the sensor's pixels and the turn separately). EXIF that cannot be parsed says nothing: as stored."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # damaged EXIF raises many types (SyntaxError, struct.error, ...) in PIL
+        return image
+
+
 def to_grayscale(image: Image.Image) -> np.ndarray:
     """Any PIL mode to float32 grayscale in [0, 1]."""
     mode = image.mode
     if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in image.info):
-        # Transparent pixels are background; MRI background is black.
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
         gray = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        return np.ascontiguousarray(gray * rgba[..., 3])
+        alpha = rgba[..., 3]
+        if not alpha.any():
+            # Alpha 0 everywhere says nothing (many writers of 32-bit BMP and RGBA leave it so); honoured,
+            # it would turn the whole picture black.
+            return np.ascontiguousarray(gray)
+        # Transparent pixels are background; MRI background is black.
+        return np.ascontiguousarray(gray * alpha)
     if mode.startswith(("I", "F")):  # 16- and 32-bit integer, float: I;16, I;16B, I, F, ...
         return _stretch(np.asarray(image, dtype=np.float32))
     if mode == "LAB":  # CIELAB TIFF: L is the lightness, and PIL has no LAB -> RGB conversion
@@ -134,13 +158,18 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
 
 
 def _stretch(values: np.ndarray) -> np.ndarray:
-    """Map high bit-depth pixel values to [0, 1] by their own range (12-bit data in 16-bit files is common)."""
-    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
-    low, high = float(values.min()), float(values.max())
+    """Map high bit-depth pixel values to [0, 1] by their own range (12-bit data in 16-bit files is common),
+    taken as the 0.5th to 99.5th percentile, as the DICOM automatic window does: by min/max, one hot pixel
+    would make the slice black (and then be refused as not MRI). Values beyond are clipped."""
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float64)
+    # In float64: the range of 32-bit or float pixels can overflow float32 ((high - low) = inf).
+    sample = values.ravel()[:: max(1, values.size // 2_000_000)]  # percentiles of millions of values are slow
+    low, high = (float(v) for v in np.percentile(sample, STRETCH_PERCENTILES))
+    if high <= low:  # most pixels one value (a mask, a nearly flat picture): fall back on the full range
+        low, high = float(values.min()), float(values.max())
     if high <= low:
         return np.zeros_like(values, dtype=np.float32)
-    # In float64: the range of 32-bit or float pixels can overflow float32 ((high - low) = inf).
-    return ((values.astype(np.float64) - low) / (high - low)).astype(np.float32)
+    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
 def _format_by_signature(data: bytes) -> str:
@@ -151,7 +180,7 @@ def _format_by_signature(data: bytes) -> str:
 def _damaged(format_name: str, error: Exception) -> UnreadableScanError:
     """ "This PNG image is damaged or truncated (PIL's reason)": PIL's texts name the fault, never a path."""
     what = f"This {format_name} image" if format_name else "The image file"
-    reason = str(error).strip() or type(error).__name__
-    if " object at 0x" in reason:  # PIL quotes the stream's repr in a few texts: noise to a reader
-        reason = type(error).__name__
-    return UnreadableScanError(f"{what} is damaged or truncated, so it cannot be decoded ({reason[:160]}).")
+    reason = str(error).strip()
+    # PIL quotes the stream's repr in a few texts, and some errors have no text: noise to a reader.
+    detail = f" ({reason[:160]})" if reason and " object at 0x" not in reason else ""
+    return UnreadableScanError(f"{what} is damaged or truncated, so it cannot be decoded{detail}.")

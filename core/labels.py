@@ -14,6 +14,7 @@ STATUS_TEXT = {
     "ok": "classified",
     "uncertain": "uncertain — refer",
     "not_mri": "not a brain MRI slice",
+    "too_small": "too small to classify",
     "error": "could not be read",
 }
 

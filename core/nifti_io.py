@@ -17,18 +17,25 @@ import cv2
 import nibabel as nib
 import numpy as np
 
+from core.dicom_io import has_dicom_magic
 from core.image_io import MAX_SIDE, MIN_SIDE, UnreadableScanError
 
 PLANES = ("axial", "coronal", "sagittal")
 # Voxel index axis that a plane's slices run along, in RAS+ order (x: left→right, y: posterior→anterior,
 # z: inferior→superior).
 _SLICE_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}
+_PLANE_OF_AXIS = {axis: plane for plane, axis in _SLICE_AXIS.items()}
 MAX_VOXELS = 64_000_000
 # A gzip stream can expand a thousandfold; stop decompressing well before memory runs out.
 MAX_DECOMPRESSED_BYTES = MAX_VOXELS * 8 + 1_000_000
 GZIP_MAGIC = b"\x1f\x8b"
 _HEADER_SIZES = {348: "NIfTI-1", 540: "NIfTI-2"}
-MIN_SLICE_SIDE = 8  # a plane whose slices are thinner than this is not a picture (e.g. a single-slice file)
+# A plane whose slices are thinner than this is not a picture (e.g. a single-slice file): the same minimum
+# as any picture, so a slice is never shown or classified that would be refused as an upload.
+MIN_SLICE_SIDE = MIN_SIDE
+# A 2-D acquisition has clearly fewer slices (or clearly thicker voxels) along its slice axis than in plane.
+ACQUISITION_COUNT_RATIO = 2.0
+ACQUISITION_THICKNESS_RATIO = 1.5
 # Thick 2-D acquisitions reach 6 mm slices at 0.4 mm in-plane (15:1). Beyond this, the header is wrong, and
 # following it would stretch a slice of a few voxels into a picture thousands of pixels long.
 MAX_ANISOTROPY = 25.0
@@ -48,6 +55,19 @@ class NiftiVolume:
     def planes(self) -> list[str]:
         """The planes whose slices are pictures (both in-plane sides at least MIN_SLICE_SIDE voxels)."""
         return [plane for plane in PLANES if min(self._in_plane_sides(plane)) >= MIN_SLICE_SIDE]
+
+    @property
+    def acquisition_plane(self) -> str:
+        """The plane the volume opens in: the one it was acquired in, whose slices are the scanner's own
+        pictures. A 2-D acquisition has thick voxels, or few of them, along its slice axis; across that
+        axis its slices are strips a few dozen pixels high. A near-isotropic (3-D) volume opens axially."""
+        planes = self.planes or ["axial"]
+        thickest = _standout(self.zooms, larger=True, ratio=ACQUISITION_THICKNESS_RATIO)
+        fewest = _standout(self.shape, larger=False, ratio=ACQUISITION_COUNT_RATIO)
+        for axis in (thickest, fewest):
+            if axis is not None and _PLANE_OF_AXIS[axis] in planes:
+                return _PLANE_OF_AXIS[axis]
+        return "axial" if "axial" in planes else planes[0]
 
     def slice_count(self, plane: str) -> int:
         return self.shape[_axis(plane)]
@@ -108,7 +128,7 @@ def read_nifti(data: bytes) -> NiftiVolume:
     """NIfTI bytes (optionally gzip-compressed) -> NiftiVolume. Raises UnreadableScanError."""
     raw = gunzip(data) if is_gzip(data) else data
     if not has_nifti_header(raw):
-        raise UnreadableScanError("Not a NIfTI file (no NIfTI-1 or NIfTI-2 header).")
+        raise UnreadableScanError(_not_nifti_message(raw, compressed=is_gzip(data)))
     if raw[344:348] == b"ni1\0" or raw[4:8] == b"ni2\0":
         raise UnreadableScanError(
             "This is the header of a two-file NIfTI (.hdr/.img) pair; upload a single-file .nii or .nii.gz."
@@ -118,8 +138,9 @@ def read_nifti(data: bytes) -> NiftiVolume:
         # from_bytes reads through an in-memory stream: nothing is written to disk.
         image = image_class.from_bytes(raw)
         shape = tuple(int(n) for n in image.shape)
-    except Exception as error:
-        raise UnreadableScanError(f"The NIfTI header is damaged ({type(error).__name__}).") from None
+    except Exception:
+        raise UnreadableScanError("The NIfTI header is damaged, so the file cannot be read. Export it again.") from None
+    _check_voxel_type(image)
     if len(shape) < 2 or min(shape) < 1:
         raise UnreadableScanError(f"The NIfTI file holds no image (shape {shape}).")
     if int(np.prod(shape[:3], dtype=np.int64)) > MAX_VOXELS:
@@ -140,8 +161,10 @@ def read_nifti(data: bytes) -> NiftiVolume:
         volume = np.asanyarray(image.dataobj[_first_volume(shape)], dtype=np.float32)
     except MemoryError:
         raise  # not damage: the caller says the file is too large for this machine
-    except Exception as error:
-        raise UnreadableScanError(f"The NIfTI voxel data is damaged or truncated ({type(error).__name__}).") from None
+    except Exception:
+        raise UnreadableScanError(
+            "The NIfTI voxel data is damaged or truncated, so the volume cannot be read. Export it again."
+        ) from None
     volume = volume.reshape(volume.shape + (1,) * (3 - volume.ndim))
     if not _has_a_picture(volume.shape):
         size = "×".join(str(n) for n in volume.shape)
@@ -157,6 +180,33 @@ def read_nifti(data: bytes) -> NiftiVolume:
     return NiftiVolume(data=normalize_intensity(volume), zooms=zooms, note="; ".join(notes))
 
 
+def _not_nifti_message(raw: bytes, compressed: bool) -> str:
+    """What a file that reached the NIfTI reader but is not NIfTI is (a .gz of something else, mostly)."""
+    if not compressed:
+        return "Not a NIfTI file (no NIfTI-1 or NIfTI-2 header)."
+    if has_dicom_magic(raw):
+        return "This is a gzip-compressed DICOM file. Unpack it (gunzip, 7-Zip) and upload the DICOM file it holds."
+    return "This is a gzip-compressed file that holds no NIfTI volume. Unpack it and upload the scans it holds."
+
+
+def _check_voxel_type(image) -> None:
+    """Colour (RGB, RGBA) and complex voxels have no single intensity to read as MRI: say so plainly."""
+    try:
+        dtype = image.header.get_data_dtype()
+    except Exception:
+        return  # the voxel read reports the damage
+    if dtype.fields is not None:
+        raise UnreadableScanError(
+            "This NIfTI file stores colour (RGB) voxels; this app reads grayscale MRI volumes. Export the volume "
+            "as grayscale."
+        )
+    if dtype.kind == "c":
+        raise UnreadableScanError(
+            "This NIfTI file stores complex-valued voxels (raw scanner data); this app reads magnitude images. "
+            "Export the magnitude volume."
+        )
+
+
 def normalize_intensity(volume: np.ndarray) -> np.ndarray:
     """One window for the whole volume (0.5th-99.5th percentile of the non-background voxels) mapped to
     [0, 1], so every slice of a volume is displayed alike; MRI intensities have no absolute scale."""
@@ -170,6 +220,14 @@ def normalize_intensity(volume: np.ndarray) -> np.ndarray:
     if high <= low:
         return np.zeros_like(volume)
     return np.clip((volume - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def _standout(values, larger: bool, ratio: float) -> int | None:
+    """The axis whose value is at least `ratio` times larger (or smaller) than both others', else None."""
+    order = sorted(range(3), key=lambda axis: values[axis], reverse=larger)
+    first, second = float(values[order[0]]), float(values[order[1]])
+    stands_out = first >= ratio * second if larger else first * ratio <= second
+    return order[0] if stands_out else None
 
 
 def _has_a_picture(shape: tuple[int, ...]) -> bool:

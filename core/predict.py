@@ -1,56 +1,132 @@
-"""Batch prediction: `python -m core.predict PATH [PATH ...] [--weights DIR] [--csv FILE]`.
+"""Batch prediction: `python -m core.predict PATH [PATH ...] [--weights DIR] [--csv FILE [--force]]`.
 
 Files and folders (recursive), read by content like the app reads uploads: images, DICOM (its middle frame)
-and NIfTI (its middle axial slice). One CSV row per file; a file that cannot be read is a row with status
-`error` and the reason, never a crash. The CSV goes to stdout unless --csv names a file; progress to stderr.
+and NIfTI (its middle axial slice). One CSV row per file (columns: core/results.py); a file that cannot be
+read is a row with status `error` and the reason, never a crash. The CSV goes to stdout unless --csv names
+a file; progress to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import errno
+import os
+import stat
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from tqdm import tqdm
 
-from core.assessment import Assessment, assess
+from core.assessment import assess
 from core.checkpoint import CheckpointError
 from core.image_io import UnreadableScanError
 from core.inference import DEFAULT_WEIGHTS, Classifier
-from core.scan_io import load_scan
+from core.nifti_io import MAX_DECOMPRESSED_BYTES
+from core.results import ERROR, Provenance, ScanResult, is_results_csv, legible_text, scan_result, write_results_csv
+from core.scan_io import UNEXPECTED_FAILURE_MESSAGE, Scan, load_scan
 
 BATCH_SIZE = 32
+MEGABYTE = 1024 * 1024
+# No reader accepts more than this (a float64 NIfTI at the voxel limit); a larger file is refused before a
+# byte of it is read, so a huge file (or a device that never ends) cannot exhaust memory.
+MAX_FILE_BYTES = MAX_DECOMPRESSED_BYTES
+# Exit statuses, for scripts that run the CLI: whether to trust the CSV as complete.
+EXIT_ALL_READ = 0  # every file was read and assessed (ok, uncertain, not_mri or too_small)
+EXIT_SOME_FAILED = 1  # some files could not be read; their rows say why
+EXIT_NONE_READ = 2  # no file could be read (or none was found), or the command itself was wrong
+EXIT_STATUS_HELP = f"""exit status:
+  {EXIT_ALL_READ}  every file was read (each row's status is ok, uncertain, not_mri or too_small)
+  {EXIT_SOME_FAILED}  some files could not be read (their rows have status error and say why)
+  {EXIT_NONE_READ}  no file could be read or none was found, or the command line or weights are wrong
+"""
 
 
 @dataclass(frozen=True)
-class Result:
+class _Pending:
+    """A file read and waiting for its batch to be assessed (scan None: it could not be read, see error)."""
+
     path: str
-    status: str  # an Assessment's status, or "error" when the file could not be read
-    message: str = ""
-    assessment: Assessment | None = None
+    scan: Scan | None = None
+    picture: np.ndarray | None = None
+    error: str = ""
 
 
-def classify_files(classifier: Classifier, paths: Iterable[Path]) -> Iterator[Result]:
-    """Decode and assess files in batches, yielding one Result per file in input order."""
-    pending: list[tuple[str, np.ndarray | None, str]] = []
+def classify_files(classifier: Classifier, paths: Iterable[Path]) -> Iterator[ScanResult]:
+    """Decode and assess files in batches, yielding one ScanResult per file in input order."""
+    pending: list[_Pending] = []
     for path in paths:
-        try:
-            pending.append((str(path), read_picture(Path(path)), ""))
-        except (UnreadableScanError, OSError, MemoryError) as error:
-            pending.append((str(path), None, error_message(error)))
+        pending.append(_read(Path(path)))
         if len(pending) == BATCH_SIZE:
             yield from _assess_batch(classifier, pending)
             pending = []
     yield from _assess_batch(classifier, pending)
 
 
-def read_picture(path: Path) -> np.ndarray:
-    """The picture of a file that gets classified: the one the app shows first (`Scan.default_view`)."""
-    return load_scan(path.read_bytes(), path.name).render()
+def _read(path: Path) -> _Pending:
+    try:
+        scan = read_scan(path)
+        return _Pending(str(path), scan, scan.render())
+    except Exception as error:  # the per-file error boundary: one file's failure never ends the batch
+        return _Pending(str(path), error=error_message(error))
+
+
+def read_scan(path: Path) -> Scan:
+    """A file, decoded; `render()` gives the picture that gets classified (the one the app shows first)."""
+    return load_scan(read_regular_file(path), path.name)
+
+
+def read_regular_file(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of a regular file no larger than `limit` (default MAX_FILE_BYTES). A FIFO would block the
+    read until something writes to it, /dev/zero never ends: neither is read, nor a file larger than any
+    scan. The checks are on the opened descriptor, so the name cannot be swapped between check and read."""
+    limit = MAX_FILE_BYTES if limit is None else limit
+    try:
+        # O_NONBLOCK: opening a FIFO waits for a writer without it; it changes nothing for a regular file.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise UnreadableScanError(
+                "This is a link to a file that does not exist (a broken link), so nothing was read."
+            ) from None
+        raise
+    try:
+        info = os.fstat(descriptor)
+        _check_is_a_file(path, info.st_mode)  # before fdopen, which refuses a folder in its own words
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with os.fdopen(descriptor, "rb") as handle:
+        if info.st_size > limit:
+            raise UnreadableScanError(too_large_file_message(info.st_size, limit))
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # it grew while being read
+        raise UnreadableScanError(too_large_file_message(len(data), limit))
+    return data
+
+
+def _check_is_a_file(path: Path, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        if os.path.islink(path):  # expand_paths does not follow links to folders: a loop would never end
+            raise UnreadableScanError(
+                "This is a link to a folder; links to folders are not followed inside a folder. Name the folder itself."
+            )
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not stat.S_ISREG(mode):
+        what = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise UnreadableScanError(f"This is {what}, not a file, so it was not read.")
+
+
+def too_large_file_message(size: int, limit: int) -> str:
+    return (
+        f"The file is {size / MEGABYTE:.1f} MB, larger than any scan this tool reads (at most "
+        f"{limit / MEGABYTE:.1f} MB), so it was not read."
+    )
 
 
 def error_message(error: Exception) -> str:
@@ -58,79 +134,177 @@ def error_message(error: Exception) -> str:
     if isinstance(error, MemoryError):
         return "The file is too large to decode on this machine."
     if isinstance(error, OSError):
-        return error.strerror or type(error).__name__  # "No such file or directory", "Is a directory", ...
-    return str(error)
+        return error.strerror or "The file could not be opened."  # "No such file or directory", ...
+    if isinstance(error, UnreadableScanError):
+        return str(error)
+    return UNEXPECTED_FAILURE_MESSAGE  # an exception's own text is for developers, not for a clinician
 
 
-def _assess_batch(classifier: Classifier, pending: list[tuple[str, np.ndarray | None, str]]) -> list[Result]:
-    assessments = iter(assess(classifier, [gray for _, gray, _ in pending if gray is not None]))
-    results = []
-    for path, gray, message in pending:
-        if gray is None:
-            results.append(Result(path, "error", message))
-        else:
-            assessment = next(assessments)
-            results.append(Result(path, assessment.status, assessment.message, assessment))
-    return results
+def _assess_batch(classifier: Classifier, pending: list[_Pending]) -> list[ScanResult]:
+    """Assess a batch at once; if that fails, file by file, so a failure is one file's error row."""
+    try:
+        return _assess_together(classifier, pending)
+    except MemoryError:
+        raise
+    except Exception:
+        if len(pending) == 1:
+            return [ScanResult(pending[0].path, "", ERROR, UNEXPECTED_FAILURE_MESSAGE)]
+        return [result for one in pending for result in _assess_batch(classifier, [one])]
+
+
+def _assess_together(classifier: Classifier, pending: list[_Pending]) -> list[ScanResult]:
+    assessments = iter(assess(classifier, [item.picture for item in pending if item.scan is not None]))
+    return [
+        ScanResult(item.path, "", ERROR, item.error)
+        if item.scan is None
+        else scan_result(item.path, item.scan, None, next(assessments))
+        for item in pending
+    ]
 
 
 def expand_paths(inputs: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders walked recursively (hidden files skipped), each folder's files sorted."""
-    files: list[Path] = []
+    """Paths as given, folders walked recursively, each folder's entries sorted. Every entry a folder holds
+    becomes a row (files, broken links, pipes, links to folders, subfolders that cannot be listed) except
+    hidden files (.DS_Store and the like). A path that does not exist becomes an error row, not an exception."""
+    paths: list[Path] = []
     for item in map(Path, inputs):
-        if item.is_dir():
-            files.extend(sorted(p for p in item.rglob("*") if p.is_file() and not p.name.startswith(".")))
-        else:
-            files.append(item)  # a missing file becomes an error row, not an exception
-    return files
+        paths.extend(_walk(item) if item.is_dir() else [item])
+    return paths
 
 
-def csv_columns(classes: list[str]) -> list[str]:
-    return ["path", "prediction", "confidence", *[f"p_{name}" for name in classes], "status", "message"]
+def _walk(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    # os.walk lists links to folders with the folders but does not follow them (a link loop would never
+    # end); they are reported, like a subfolder it cannot list (onerror), instead of being skipped.
+    for root, folders, files in os.walk(folder, onerror=lambda error: found.append(Path(error.filename))):
+        found.extend(Path(root, name) for name in folders if os.path.islink(os.path.join(root, name)))
+        found.extend(Path(root, name) for name in files if not name.startswith("."))
+    return sorted(found)
 
 
-def write_csv(results: Iterable[Result], classes: list[str], handle) -> int:
-    """Write rows as results arrive; returns the number of rows."""
-    writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(csv_columns(classes))
-    rows = 0
-    for result in results:
-        assessment = result.assessment
-        if assessment is None:
-            values = ["", "", *[""] * len(classes)]
-        else:
-            values = [
-                assessment.prediction,
-                f"{assessment.confidence:.6f}",
-                *[f"{assessment.probabilities[name]:.6f}" for name in classes],
-            ]
-        writer.writerow([result.path, *values, result.status, result.message])
-        rows += 1
-    return rows
+class Tally:
+    """Counts results as they pass on to the writer, for the exit status."""
+
+    def __init__(self, results: Iterable[ScanResult]):
+        self._results = results
+        self.read = self.failed = 0
+
+    def __iter__(self) -> Iterator[ScanResult]:
+        for result in self._results:
+            if result.status == ERROR:
+                self.failed += 1
+            else:
+                self.read += 1
+            yield result
+
+    def exit_code(self) -> int:
+        """EXIT_ALL_READ, EXIT_SOME_FAILED, or EXIT_NONE_READ (also when there was no file at all)."""
+        if not self.read:
+            return EXIT_NONE_READ
+        return EXIT_SOME_FAILED if self.failed else EXIT_ALL_READ
+
+
+# ---- the --csv file ------------------------------------------------------------------------------------
+
+
+class OutputError(Exception):
+    """The --csv destination cannot be used; the message says why, in words for the user."""
+
+
+def check_destination(path: Path, force: bool) -> None:
+    """Refuse a destination that is a folder or a special file, or a file this tool did not write (a shell
+    glob easily puts a scan there) unless `force`. An empty file is fair game (mktemp makes those)."""
+    shown = legible_text(str(path))
+    if path.is_dir():
+        raise OutputError(
+            f"--csv {shown} is a folder; name a file in it, for example {legible_text(str(path / 'results.csv'))}."
+        )
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise OutputError(f"--csv {shown} is not a regular file (a device, pipe or socket), so nothing was written.")
+    if not force and path.stat().st_size > 0 and not is_results_csv(path):
+        raise OutputError(
+            f"{shown} exists and is not a results CSV written by this tool, so it was left alone. "
+            "Name another file, or add --force to replace it."
+        )
+
+
+@contextmanager
+def csv_output(path: Path, force: bool = False) -> Iterator[TextIO]:
+    """A handle on a temporary file in the destination's folder, renamed over the destination only once
+    complete: an interrupted run leaves the earlier CSV intact, and two runs never interleave rows."""
+    check_destination(path, force)
+    handle = _temporary_beside(path)
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o666 & ~_umask())  # as a file opened for writing would be, not 0600
+        os.replace(handle.name, path)
+    except OSError as error:
+        Path(handle.name).unlink(missing_ok=True)
+        raise OutputError(f"cannot write the CSV to {legible_text(str(path))}: {error.strerror or 'failed'}.") from None
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def _temporary_beside(path: Path) -> TextIO:
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(
+            f"cannot write the CSV to {legible_text(str(path))}: {legible_text(str(parent))} is a file, not a folder."
+        )
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", newline="", dir=parent, prefix=f".{path.name}.", suffix=".partial", delete=False
+        )
+    except OSError as error:
+        raise OutputError(f"cannot write the CSV to {legible_text(str(path))}: {error.strerror or 'failed'}.") from None
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.predict", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m core.predict",
+        description=__doc__.split("\n")[0],
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="weights folder (default: weights/default)")
-    parser.add_argument("--csv", help="write the CSV here instead of stdout")
+    parser.add_argument("--csv", help="write the CSV here instead of stdout (replaced only when complete)")
+    parser.add_argument(
+        "--force", action="store_true", help="let --csv replace a file that is not a CSV this tool wrote"
+    )
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
     args = parser.parse_args(argv)
 
     try:
+        if args.csv:
+            check_destination(Path(args.csv), args.force)  # before loading the model: fail fast
         classifier = Classifier(args.weights, device=args.device)
-    except CheckpointError as error:
+        files = expand_paths(args.paths)
+        results = tqdm(classify_files(classifier, files), total=len(files), unit="scan", file=sys.stderr, disable=None)
+        tally = Tally(results)
+        provenance = Provenance.of_metadata(classifier.metadata)
+        if args.csv:
+            with csv_output(Path(args.csv), args.force) as handle:
+                write_results_csv(tally, classifier.classes, provenance, handle)
+        else:
+            write_results_csv(tally, classifier.classes, provenance, sys.stdout)
+    except (CheckpointError, OutputError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    files = expand_paths(args.paths)
-    results = tqdm(classify_files(classifier, files), total=len(files), unit="scan", file=sys.stderr, disable=None)
-    if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.csv, "w", newline="") as handle:
-            write_csv(results, classifier.classes, handle)
-    else:
-        write_csv(results, classifier.classes, sys.stdout)
-    return 0
+        return EXIT_NONE_READ
+    return tally.exit_code()
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ table { border-collapse: collapse; margin: 0.5em 0; } td, th { padding: 0.25em 0
 table.summary td, table.summary th { border-bottom: 1px solid #d5dde3; }
 section.scan { border-top: 2px solid #d5dde3; padding-top: 1em; margin-top: 1.5em; page-break-inside: avoid; }
 .verdict { font-size: 1.1em; font-weight: 600; }
-.status-uncertain, .status-not_mri, .status-error { color: #8a4b00; }
+.status-uncertain, .status-not_mri, .status-too_small, .status-error { color: #8a4b00; }
 .pictures { display: flex; gap: 1em; flex-wrap: wrap; }
 figure { margin: 0; } figure img { width: 18em; max-width: 100%; image-rendering: auto; }
 figcaption { font-size: 0.85em; color: #4a5a66; }
@@ -76,7 +76,8 @@ def _model_block(model: ModelInfo) -> str:
         f'<p class="meta">Model <b>{escape(model.name)}</b> ({escape(model.architecture)}, '
         f"{model.img_size or '?'} px), version {escape(model.version)}. Classes: "
         f"{escape(', '.join(display_name(c) for c in model.classes))}. Held-out accuracy: "
-        f"{escape('; '.join(accuracy) or 'not recorded')}.</p>"
+        f"{escape('; '.join(accuracy) or 'not recorded')}. Weights sha256 "
+        f"<code>{escape(model.weights_sha256 or 'not recorded')}</code>.</p>"
     )
 
 

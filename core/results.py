@@ -1,17 +1,34 @@
-"""A batch of classified scans as a table: rows, filtering, sorting, and the CSV download.
+"""The one result type of every surface (batch CLI, the app's table and CSV, the printable report), and the
+one CSV writer they share.
 
-The CSV has the batch CLI's columns (`core.predict.csv_columns`) with `view` added after `path`, so a
-spreadsheet built on one works on the other.
+The CSV's columns, in order (`csv_columns`):
+  path            the file (CLI: as given or found; app: the name it was uploaded under)
+  view            which picture of the file was classified ("frame 2 of 3", "axial slice 90 of 181"); empty
+                  for a file that holds one picture
+  prediction      the class stated; empty unless status is ok
+  confidence      its calibrated probability; empty unless status is ok
+  p_<class>       calibrated probability of each class (empty when the file could not be read)
+  status          ok, uncertain, not_mri, too_small, or error (the file could not be read)
+  message         why no class is given, or what was done that the reader should know
+  model           the model's name; weights_sha256: the sha256 of its weights file
+  generated_at    when the CSV was written (ISO 8601, UTC)
+Text cells a spreadsheet would evaluate as a formula are escaped (see `spreadsheet_text`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
 
 from core.assessment import Assessment
-from core.predict import csv_columns
+from core.model_info import ModelInfo
+from core.scan_io import Scan, View
 
 ERROR = "error"
 SORT_KEYS = ("file", "confidence", "prediction", "status")
@@ -19,7 +36,7 @@ SORT_KEYS = ("file", "confidence", "prediction", "status")
 
 @dataclass(frozen=True)
 class ScanResult:
-    name: str  # the file name as uploaded
+    name: str  # the file: its path (CLI) or the name it was uploaded under (app)
     view: str  # which picture of the file ("axial slice 90 of 181"), "" for a plain image
     status: str  # the assessment's status, or ERROR when the file could not be read
     message: str = ""
@@ -34,6 +51,18 @@ class ScanResult:
     def confidence(self) -> float | None:
         """The calibrated probability of the stated class; None when no class is stated."""
         return self.assessment.confidence if self.assessment and self.prediction else None
+
+
+def scan_result(name: str, scan: Scan, view: View | None, assessment: Assessment) -> ScanResult:
+    """The result for one picture of a decoded file: which picture, and what the reader should know (the
+    file's note, "the file holds 3 volumes; the first is shown", then the assessment's message)."""
+    note = scan.facts().get("note", "")
+    message = " ".join(part for part in (_sentence(note), assessment.message) if part)
+    return ScanResult(name, scan.describe(view), assessment.status, message, assessment)
+
+
+def _sentence(note: str) -> str:
+    return f"{note[0].upper()}{note[1:]}." if note else ""
 
 
 def filter_results(
@@ -71,21 +100,98 @@ def sort_results(results: list[ScanResult], key: str = "file", descending: bool 
     return sorted(present, key=value, reverse=descending) + missing
 
 
-def results_csv(results: list[ScanResult], classes: list[str]) -> str:
-    columns = csv_columns(classes)
-    columns.insert(1, "view")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
+@dataclass(frozen=True)
+class Provenance:
+    """Which model gave the answers, and when they were written: on every CSV row, so a row copied into
+    another spreadsheet still says where it came from."""
+
+    model: str
+    weights_sha256: str
+    generated_at: str  # ISO 8601, UTC, to the second
+
+    @classmethod
+    def of(cls, model: ModelInfo, when: datetime | None = None) -> Provenance:
+        moment = (when or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+        return cls(model.name, model.weights_sha256, moment.isoformat().replace("+00:00", "Z"))
+
+    @classmethod
+    def of_metadata(cls, metadata: dict, when: datetime | None = None) -> Provenance:
+        return cls.of(ModelInfo.from_artifacts(metadata, None), when)
+
+
+PROVENANCE_COLUMNS = ["model", "weights_sha256", "generated_at"]
+# A spreadsheet evaluates a cell that starts with one of these as a formula, so a file named
+# =HYPERLINK(...) would run. OWASP's advice: a leading apostrophe. (A leading tab or CR, which some
+# spreadsheets skip before looking, is written as an escape by legible_text, so it never leads a cell.)
+_FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def csv_columns(classes: list[str]) -> list[str]:
+    probabilities = [f"p_{name}" for name in classes]
+    return ["path", "view", "prediction", "confidence", *probabilities, "status", "message", *PROVENANCE_COLUMNS]
+
+
+def is_results_csv(path: Path) -> bool:
+    """Whether a file starts with this CSV's header (so replacing it loses nothing but an earlier result)."""
+    try:
+        with open(path, "rb") as handle:
+            first_line = handle.read(4096).split(b"\n", 1)[0]
+    except OSError:
+        return False
+    columns = first_line.decode("utf-8", "replace").strip().split(",")
+    return columns[:4] == ["path", "view", "prediction", "confidence"] and columns[-3:] == PROVENANCE_COLUMNS
+
+
+def write_results_csv(results: Iterable[ScanResult], classes: list[str], provenance: Provenance, handle: TextIO) -> int:
+    """Write the header and one row per result as results arrive; returns the number of rows."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(csv_columns(classes))
+    stamp = [provenance.model, provenance.weights_sha256, provenance.generated_at]
+    rows = 0
     for result in results:
-        assessment = result.assessment
-        if assessment is None:
-            values = ["", "", *[""] * len(classes)]
-        else:
-            values = [
-                assessment.prediction,
-                f"{assessment.confidence:.6f}" if assessment.prediction else "",
-                *[f"{assessment.probabilities[name]:.6f}" for name in classes],
-            ]
-        writer.writerow([result.name, result.view, *values, result.status, result.message])
+        writer.writerow([spreadsheet_text(cell) for cell in (*_row(result, classes), *stamp)])
+        rows += 1
+    return rows
+
+
+def results_csv(results: Iterable[ScanResult], classes: list[str], provenance: Provenance) -> str:
+    buffer = io.StringIO()
+    write_results_csv(results, classes, provenance, buffer)
     return buffer.getvalue()
+
+
+def spreadsheet_text(cell: str) -> str:
+    """A cell as text that is valid UTF-8 and that a spreadsheet shows rather than evaluates."""
+    text = legible_text(cell)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def legible_text(text: str) -> str:
+    """Text any UTF-8 writer accepts, on one line. A file name that is not valid UTF-8 reaches Python with
+    its bytes as lone surrogates (os.fsdecode); they are written as the bytes they stand for, "caf\\xe9.png".
+    Control characters (a CR or a tab in a file name) are written as escapes too: raw, they split a CSV row
+    for many readers, and a leading one hides a formula from the check below."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        raw = text.encode("utf-8", "backslashreplace")
+    return _CONTROL.sub(
+        lambda match: match.group().encode("unicode_escape").decode("ascii"), raw.decode("utf-8", "backslashreplace")
+    )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _row(result: ScanResult, classes: list[str]) -> list[str]:
+    assessment = result.assessment
+    if assessment is None:
+        scores = ["", "", *[""] * len(classes)]
+    else:
+        confidence = result.confidence
+        scores = [
+            result.prediction,
+            "" if confidence is None else f"{confidence:.6f}",
+            *[f"{assessment.probabilities[name]:.6f}" for name in classes],
+        ]
+    return [result.name, result.view, *scores, result.status, result.message]

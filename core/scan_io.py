@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.dicom_io import DicomScan, Window, has_dicom_magic, read_dicom
-from core.file_kinds import describe_kind
+from core.file_kinds import describe_kind, is_picture_kind
 from core.image_io import UnreadableScanError, UnsupportedFormatError, decode_image
 from core.nifti_io import NiftiVolume, has_nifti_header, is_gzip, read_nifti
 
@@ -48,7 +48,7 @@ class Scan:
         if self.kind == DICOM:
             return View(frame=self.dicom.frame_count // 2)
         if self.kind == NIFTI:
-            plane = "axial" if "axial" in self.volume.planes else (self.volume.planes or ["axial"])[0]
+            plane = self.volume.acquisition_plane
             return View(plane=plane, index=self.volume.middle(plane))
         return View()
 
@@ -112,9 +112,33 @@ class Scan:
         return f"Scan({self.name!r}, kind={self.kind!r})"
 
 
+class UnexpectedDecodingError(UnreadableScanError):
+    """A decoder failed in a way nobody anticipated (its original exception is the __cause__). The user gets
+    a plain message and the rest of the batch goes on; tests can still tell it from an anticipated refusal."""
+
+
+UNEXPECTED_FAILURE_MESSAGE = (
+    "This file could not be read: its content is damaged or in a form this app does not handle. "
+    f"Export the scan again (this app reads {FORMATS})."
+)
+
+
 def load_scan(data: bytes, name: str = "") -> Scan:
-    """Decode any supported file from its bytes. Raises UnreadableScanError with a message for the user."""
-    data = bytes(data)
+    """Decode any supported file from its bytes. Raises UnreadableScanError with a message for the user.
+
+    The default picture is rendered here too, so every decoding step of every format fails here, for this
+    file alone, and never later in a batch's classification loop."""
+    try:
+        scan = _decode_scan(bytes(data), name)
+        scan.render()
+    except (UnreadableScanError, MemoryError):
+        raise
+    except Exception as error:  # the per-file error boundary: a library raising a type nobody expected
+        raise UnexpectedDecodingError(UNEXPECTED_FAILURE_MESSAGE) from error
+    return scan
+
+
+def _decode_scan(data: bytes, name: str) -> Scan:
     if not data:
         raise UnreadableScanError("The file is empty.")
     if has_dicom_magic(data):
@@ -138,7 +162,12 @@ def unsupported_message(data: bytes) -> str:
     if kind is None:
         return f"Not a format this app can read. It reads {FORMATS}."
     what, advice = kind
-    return " ".join(part for part in (f"This is {what}, not an image.", advice, f"This app reads {FORMATS}.") if part)
+    said = (
+        f"This is {what}, a format this app does not read."
+        if is_picture_kind(what)
+        else f"This is {what}, not an image."
+    )
+    return " ".join(part for part in (said, advice, f"This app reads {FORMATS}.") if part)
 
 
 def _plausible_raw_dicom(data: bytes) -> bool:

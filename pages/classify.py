@@ -47,7 +47,7 @@ results = [scans.result(entry, views.get(entry.key), answers.get(entry.key)) for
 
 if len(entries) > 1:
     thumbnails = [scans.thumbnail_uri(entry, views.get(entry.key)) for entry in entries]
-    batch.results_table(results, thumbnails, classes)
+    batch.results_table(run, results, thumbnails, classes)
     batch.printable_report(run, [(entry, views.get(entry.key)) for entry in entries], results)
     st.divider()
     labels = [f"{i}. {entry.name}" for i, entry in enumerate(entries, start=1)]

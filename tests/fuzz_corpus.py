@@ -22,6 +22,7 @@ import pydicom
 from PIL import Image
 from pydicom.uid import DeflatedExplicitVRLittleEndian, RLELossless
 
+from tests.hostile_files import bmp_with_alpha, palette_dicom
 from tests.phantoms import phantom
 from tests.scan_files import dicom_bytes, nifti_bytes
 
@@ -65,6 +66,12 @@ def _dicom_rle(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _orientation(value: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = value  # Orientation
+    return exif.tobytes()
+
+
 def seeds() -> dict[str, bytes]:
     """Small valid files: every format, and the pixel layouts that take different decoder paths."""
     gray = phantom(5, "glioma", 40)
@@ -79,6 +86,8 @@ def seeds() -> dict[str, bytes]:
         "jpeg-progressive-rgb": _image(Image.fromarray(gray).convert("RGB"), "JPEG", progressive=True),
         "bmp": _image(Image.fromarray(gray).convert("RGB"), "BMP"),
         "bmp-8bit": _image(gray, "BMP"),
+        "bmp-32bit-alpha-zero": bmp_with_alpha(gray, 0),
+        "jpeg-exif-rotated": _image(gray, "JPEG", quality=90, exif=_orientation(6)),
         "tiff": _image(gray, "TIFF"),
         "tiff-pages": _image(pages[0], "TIFF", save_all=True, append_images=pages[1:], compression="tiff_lzw"),
         "gif-animated": _image(pages[0], "GIF", save_all=True, append_images=pages[1:]),
@@ -87,6 +96,7 @@ def seeds() -> dict[str, bytes]:
         "dicom-frames": _dicom(np.stack([gray, gray[::-1]]).astype(np.uint16)),
         "dicom-rle": _dicom_rle(gray.astype(np.uint16)),
         "dicom-deflated": _dicom(gray.astype(np.uint16), transfer_syntax=DeflatedExplicitVRLittleEndian),
+        "dicom-palette": palette_dicom("all", gray),
         "nifti": nifti_bytes(volume),
         "nifti-gz": nifti_bytes(volume.astype(np.int16), compress=True),
         "nifti2": nifti_bytes(volume, version=2),
@@ -233,6 +243,8 @@ _DICOM_TAGS = {
     "PlanarConfiguration": (0x0028, 0x0006),
     "NumberOfFrames": (0x0028, 0x0008),
     "PhotometricInterpretation": (0x0028, 0x0004),
+    "RedPaletteColorLookupTableDescriptor": (0x0028, 0x1101),
+    "GreenPaletteColorLookupTableDescriptor": (0x0028, 0x1102),
     "WindowCenter": (0x0028, 0x1050),
     "RescaleSlope": (0x0028, 0x1053),
     "PixelData": (0x7FE0, 0x0010),
@@ -282,6 +294,8 @@ def dicom_header(data: bytes, rng: random.Random) -> bytes:
         "PixelRepresentation",
         "PlanarConfiguration",
         "FileMetaInformationGroupLength",
+        "RedPaletteColorLookupTableDescriptor",
+        "GreenPaletteColorLookupTableDescriptor",
     ):
         fmt = "<I" if name == "FileMetaInformationGroupLength" else "<H"
         return _put(data, value_at, fmt, _any_int(rng) % (1 << (8 * struct.calcsize(fmt))))

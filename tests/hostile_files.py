@@ -6,6 +6,7 @@ message; `DECODED` must decode (with a note, where the file holds more than the 
 
 from __future__ import annotations
 
+import gzip
 import io
 import struct
 import zipfile
@@ -13,6 +14,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import nibabel as nib
 import numpy as np
 import pydicom
 from PIL import Image
@@ -126,6 +128,72 @@ def dicom_deflate_bomb(inflated_size: int) -> bytes:
     return bytes(128) + b"DICM" + file_meta.getvalue() + b"".join(deflated)
 
 
+def palette_dicom(tables: str, picture: np.ndarray = SLICE) -> bytes:
+    """An 8-bit PALETTE COLOR DICOM with no colour tables ("none"), only the red one ("red"), or all three
+    ("all": a valid file, a gray ramp for a palette)."""
+    dataset = pydicom.dcmread(io.BytesIO(dicom_bytes(picture.astype(np.uint16), photometric="PALETTE COLOR")))
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 8, 8, 7
+    dataset.PixelData = picture.astype(np.uint8).tobytes()
+    ramp = (np.arange(256, dtype=np.uint16) * 257).tobytes()
+    for colour in range({"none": 0, "red": 1, "all": 3}[tables]):
+        # (0028,1101/1102/1103) descriptors: 256 entries from 0, 16 bits; (0028,1201/1202/1203) the tables
+        dataset.add_new(0x00281101 + colour, "US", [256, 0, 16])
+        dataset.add_new(0x00281201 + colour, "OW", ramp)
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    return buffer.getvalue()
+
+
+def bmp_with_alpha(gray: np.ndarray, alpha: int) -> bytes:
+    """A 32-bit BMP (BITMAPV4HEADER, BI_BITFIELDS with an alpha mask, as some Windows tools write them)
+    whose alpha is `alpha` everywhere; PIL reads it as RGBA. Alpha 0 is what many writers leave there."""
+    height, width = gray.shape
+    pixels = np.stack([gray, gray, gray, np.full_like(gray, alpha)], axis=-1)[::-1].astype(np.uint8)  # BGRA
+    info = struct.pack("<IiiHHIIiiII", 108, width, height, 1, 32, 3, pixels.nbytes, 2835, 2835, 0, 0)
+    masks = struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000)
+    info += masks + b"BGRs" + bytes(36) + bytes(12)  # colour space, endpoints, gamma
+    offset = 14 + len(info)
+    return b"BM" + struct.pack("<IHHI", offset + pixels.nbytes, 0, 0, offset) + info + pixels.tobytes()
+
+
+def transparent_rgba(gray: np.ndarray) -> Image.Image:
+    rgba = np.stack([gray, gray, gray, np.zeros_like(gray)], axis=-1).astype(np.uint8)
+    return Image.fromarray(rgba, "RGBA")
+
+
+def montage(rows: int, columns: int) -> bytes:
+    """Slices side by side on one sheet, as a viewer exports a series or a screenshot of its grid shows it."""
+    slices = [phantom(30 + i, "glioma" if i % 2 else "notumor", 64) for i in range(rows * columns)]
+    sheet = np.block([[slices[r * columns + c] for c in range(columns)] for r in range(rows)])
+    return encoded(Image.fromarray(sheet.astype(np.uint8)), "PNG")
+
+
+def tiff_float64(width: int = 32, height: int = 32) -> bytes:
+    """A valid grayscale TIFF of 64-bit floating-point samples (scientific tools write them; PIL cannot)."""
+    pixels = np.linspace(0, 1, width * height).astype("<f8").tobytes()
+    entries = [  # (tag, type 3 = SHORT / 4 = LONG, value); the strip offset is filled in below
+        (256, 3, width), (257, 3, height), (258, 3, 64), (259, 3, 1), (262, 3, 1), (273, 4, 0),
+        (277, 3, 1), (278, 3, height), (279, 4, len(pixels)), (339, 3, 3),
+    ]  # fmt: skip
+    pixels_at = 8 + 2 + 12 * len(entries) + 4
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, value in entries:
+        value = pixels_at if tag == 273 else value
+        ifd += struct.pack("<HHI", tag, kind, 1) + (
+            struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+        )
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + pixels
+
+
+def rgb_nifti() -> bytes:
+    voxels = np.zeros((20, 20, 10), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    return nib.Nifti1Image(voxels, np.eye(4)).to_bytes()
+
+
+def gzipped(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
 def damaged_rle_dicom() -> bytes:
     """RLE Lossless (pydicom decodes it natively, so a decoder is always there) with garbage for data."""
     return dicom_compressed_as(RLELossless)
@@ -194,6 +262,48 @@ REFUSED = [
         r"^The DICOM pixel data \(RLE Lossless\) is damaged and cannot be decoded",
     ),
     Hostile(
+        "palette_without_tables.dcm",
+        lambda: palette_dicom("none"),
+        r"^This DICOM file stores its pixels as palette colour, but its colour tables are missing or damaged",
+    ),
+    Hostile(
+        "palette_red_table_only.dcm",
+        lambda: palette_dicom("red"),
+        r"^This DICOM file stores its pixels as palette colour, but its colour tables are missing or damaged",
+    ),
+    Hostile(
+        "ct.dcm",
+        lambda: dicom_bytes(SLICE.astype(np.uint16), extra={"Modality": "CT"}),
+        r"^This DICOM file is a CT image \(modality CT\), not MRI\. This app classifies brain MRI only\.$",
+    ),
+    Hostile(
+        "scan.jp2",
+        lambda: b"\x00\x00\x00\x0cjP  \r\n\x87\n" + bytes(200),
+        r"^This is a JPEG 2000 image, a format this app does not read\. Export the picture as PNG or JPEG\.",
+    ),
+    Hostile(
+        "float64.tif",
+        tiff_float64,
+        r"^This TIFF image stores its pixels in a way this app cannot decode \(for example as 64-bit floating "
+        r"point\)\. Export it as an 8- or 16-bit TIFF, or as PNG\.$",
+    ),
+    Hostile(
+        "IM0001.dcm.gz",
+        lambda: gzipped(dicom_bytes(SLICE.astype(np.uint16))),
+        r"^This is a gzip-compressed DICOM file\. Unpack it \(gunzip, 7-Zip\) and upload the DICOM file it holds\.$",
+    ),
+    Hostile(
+        "notes.txt.gz",
+        lambda: gzipped(b"not a scan " * 100),
+        r"^This is a gzip-compressed file that holds no NIfTI volume\. Unpack it and upload the scans it holds\.$",
+    ),
+    Hostile(
+        "rgb.nii",
+        rgb_nifti,
+        r"^This NIfTI file stores colour \(RGB\) voxels; this app reads grayscale MRI volumes\. Export the volume "
+        r"as grayscale\.$",
+    ),
+    Hostile(
         "tiny.nii",
         lambda: nifti_bytes(np.ones((4, 4, 4), np.float32)),
         r"^The volume is 4×4×4 voxels: too small to be a scan",
@@ -206,6 +316,9 @@ DECODED = [
     Hostile("rgba.png", lambda: encoded(Image.fromarray(SLICE).convert("RGBA"), "PNG"), ""),
     Hostile("palette.png", lambda: encoded(Image.fromarray(SLICE).convert("P"), "PNG"), ""),
     Hostile("gray_alpha.png", lambda: encoded(Image.fromarray(SLICE).convert("LA"), "PNG"), ""),
+    Hostile("alpha_all_zero.png", lambda: encoded(transparent_rgba(SLICE), "PNG"), ""),
+    Hostile("alpha_all_zero.bmp", lambda: bmp_with_alpha(SLICE, 0), ""),
+    Hostile("alpha_opaque.bmp", lambda: bmp_with_alpha(SLICE, 255), ""),
     Hostile("animated.gif", lambda: frames("GIF"), "the file holds 3 frames (pages); only the first is read"),
     Hostile("pages.tif", lambda: frames("TIFF"), "the file holds 3 frames (pages); only the first is read"),
     Hostile("slice.nii", lambda: nifti_bytes(SLICE.astype(np.float32)), ""),

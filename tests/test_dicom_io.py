@@ -154,3 +154,14 @@ def test_apply_window_and_auto_window_on_a_flat_image():
     window = auto_window(flat)
     assert window.width > 0
     assert np.all(apply_window(flat, window) == apply_window(flat, window)[0, 0])
+
+
+def test_no_pydicom_log_record_is_passed_on(caplog):
+    """pydicom's records can quote tag values. Its child loggers (pydicom.pixels.decoders.base, which logs
+    every damaged RLE frame) propagate to the root handlers past a filter on the "pydicom" logger."""
+    from tests.hostile_files import damaged_rle_dicom
+
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(UnreadableScanError, match="damaged"):
+        read_dicom(damaged_rle_dicom())
+    assert [record.name for record in caplog.records if record.name.startswith("pydicom")] == []

@@ -113,7 +113,7 @@ def test_damaged_files_are_clear_errors(marked):
         read_nifti(data[: len(data) // 2])
     with pytest.raises(UnreadableScanError, match="damaged"):
         read_nifti(nifti_bytes(marked[0], compress=True)[:-200] + b"\x00" * 10)
-    with pytest.raises(UnreadableScanError, match="Not a NIfTI"):
+    with pytest.raises(UnreadableScanError, match="gzip-compressed file that holds no NIfTI volume"):
         read_nifti(gzip.compress(b"just some text that was gzipped" * 20))
 
 

@@ -1,11 +1,14 @@
 import csv
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.predict import main
@@ -13,6 +16,7 @@ from core.predict import main
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = [
     "path",
+    "view",
     "prediction",
     "confidence",
     "p_glioma",
@@ -21,7 +25,11 @@ COLUMNS = [
     "p_pituitary",
     "status",
     "message",
+    "model",
+    "weights_sha256",
+    "generated_at",
 ]
+PROBABILITIES = COLUMNS[4:8]
 
 
 @pytest.fixture
@@ -39,7 +47,7 @@ def rows_of(text: str) -> list[dict]:
 
 
 def test_folder_with_corrupt_files_gives_error_rows_not_a_crash(folder_with_bad_files, answering_weights, capsys):
-    assert main([str(folder_with_bad_files), "--weights", str(answering_weights), "--device", "cpu"]) == 0
+    assert main([str(folder_with_bad_files), "--weights", str(answering_weights), "--device", "cpu"]) == 1
     output = capsys.readouterr().out
     assert output.splitlines()[0] == ",".join(COLUMNS)
     rows = {Path(row["path"]).name: row for row in rows_of(output)}
@@ -50,11 +58,33 @@ def test_folder_with_corrupt_files_gives_error_rows_not_a_crash(folder_with_bad_
     assert len(ok) == 3
     for row in ok:
         assert row["prediction"] in ("glioma", "meningioma", "notumor", "pituitary")
-        assert float(row["confidence"]) == max(float(row[c]) for c in COLUMNS[3:7])
+        assert float(row["confidence"]) == max(float(row[c]) for c in PROBABILITIES)
+
+
+def test_exit_status_says_whether_every_file_was_read(tmp_path, synthetic_dataset, tiny_weights, capsys):
+    """0: every file read; 1: some failed; 2: none read (or none found): a script can tell them apart."""
+    good = next((synthetic_dataset / "Testing" / "notumor").iterdir())
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a scan")
+    empty_folder = tmp_path / "empty"
+    empty_folder.mkdir()
+    weights = ["--weights", str(tiny_weights), "--device", "cpu"]
+    assert main([str(good), *weights]) == 0
+    assert main([str(good), str(bad), *weights]) == 1
+    assert main([str(bad), str(tmp_path / "missing.png"), *weights]) == 2
+    assert main([str(empty_folder), *weights]) == 2
+
+
+def test_help_documents_the_exit_status(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert "exit status:" in text and "some files could not be read" in text and "no file could be read" in text
 
 
 def test_missing_path_is_an_error_row(tmp_path, tiny_weights, capsys):
-    main([str(tmp_path / "nope.png"), "--weights", str(tiny_weights), "--device", "cpu"])
+    assert main([str(tmp_path / "nope.png"), "--weights", str(tiny_weights), "--device", "cpu"]) == 2
     (row,) = rows_of(capsys.readouterr().out)
     assert row["status"] == "error" and "No such file" in row["message"]
 
@@ -96,3 +126,84 @@ def test_damaged_weights_are_a_clear_error(tmp_path, tiny_weights, capsys):
         handle.write(b"\x00\x01\x02\x03")
     assert main([str(tmp_path), "--weights", str(damaged)]) == 2
     assert "does not match the sha256" in capsys.readouterr().err
+
+
+def cli(*arguments, weights) -> int:
+    return main([*map(str, arguments), "--weights", str(weights), "--device", "cpu"])
+
+
+@pytest.fixture
+def scan(tmp_path, synthetic_dataset) -> Path:
+    source = next((synthetic_dataset / "Testing" / "notumor").iterdir())
+    path = tmp_path / "scan.png"
+    shutil.copy(source, path)
+    return path
+
+
+def test_every_row_names_the_model_weights_time_and_the_picture_classified(tmp_path, scan, tiny_weights, capsys):
+    from tests.phantoms import phantom
+    from tests.scan_files import dicom_bytes
+
+    series = tmp_path / "series.dcm"
+    series.write_bytes(dicom_bytes(np.stack([phantom(s, "glioma", 64).astype(np.uint16) for s in (1, 2, 3)])))
+    assert cli(scan, series, weights=tiny_weights) == 0
+    rows = {Path(row["path"]).name: row for row in rows_of(capsys.readouterr().out)}
+    metadata = json.loads((tiny_weights / "metadata.json").read_text())
+    for row in rows.values():
+        assert row["model"] == metadata["name"] and row["weights_sha256"] == metadata["weights_sha256"]
+        assert datetime.fromisoformat(row["generated_at"]).tzinfo is not None
+    assert rows["series.dcm"]["view"] == "frame 2 of 3" and rows["scan.png"]["view"] == ""
+
+
+def test_a_file_name_that_is_not_utf8_gets_its_row(tmp_path, scan, tiny_weights):
+    latin1 = tmp_path / os.fsdecode(b"IRM_cr\xe2ne_\xe9t\xe9.png")
+    shutil.copy(scan, latin1)
+    out = tmp_path / "out.csv"
+    assert cli(latin1, scan, "--csv", out, weights=tiny_weights) == 0
+    rows = rows_of(out.read_bytes().decode("utf-8"))
+    assert [Path(row["path"]).name for row in rows] == ["IRM_cr\\xe2ne_\\xe9t\\xe9.png", "scan.png"]
+
+
+def test_csv_refuses_to_overwrite_a_file_it_did_not_write(tmp_path, scan, tiny_weights, capsys):
+    """`--csv *.png` in a shell puts a scan where the CSV goes: it is left alone unless --force."""
+    other = tmp_path / "other.png"
+    shutil.copy(scan, other)
+    before = other.read_bytes()
+    assert cli(scan, "--csv", other, weights=tiny_weights) == 2
+    assert other.read_bytes() == before
+    assert "not a results CSV written by this tool" in capsys.readouterr().err
+    assert cli(scan, "--csv", other, "--force", weights=tiny_weights) == 0
+    assert rows_of(other.read_text())[0]["path"] == str(scan)
+
+
+def test_csv_replaces_its_own_earlier_csv_atomically(tmp_path, scan, tiny_weights, monkeypatch):
+    out = tmp_path / "results.csv"
+    assert cli(scan, "--csv", out, weights=tiny_weights) == 0
+    first = out.read_text()
+    assert cli(scan, scan, "--csv", out, weights=tiny_weights) == 0  # its own CSV: replaced without --force
+    assert len(rows_of(out.read_text())) == 2
+
+    def fail_midway(classifier, paths):
+        yield from []
+        raise RuntimeError("interrupted")
+
+    out.write_text(first)
+    monkeypatch.setattr("core.predict.classify_files", fail_midway)
+    with pytest.raises(RuntimeError):
+        cli(scan, "--csv", out, weights=tiny_weights)
+    assert out.read_text() == first  # written to a temporary file, renamed only when complete
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "scan.png"]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        (lambda tmp: tmp, "is a folder"),
+        (lambda tmp: tmp / "scan.png" / "out.csv", "cannot write the CSV"),
+    ],
+    ids=["folder", "below-a-file"],
+)
+def test_csv_to_an_unusable_path_is_a_plain_message(tmp_path, scan, tiny_weights, capsys, target, said):
+    assert cli(scan, "--csv", target(tmp_path), weights=tiny_weights) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err and "Error" not in err

@@ -28,7 +28,7 @@ from core.model_info import ModelInfo
 from core.png import png_bytes
 from core.predict import main
 from core.report_html import ReportEntry, build_report
-from core.results import ERROR, ScanResult, results_csv
+from core.results import ERROR, Provenance, ScanResult, results_csv
 from core.scan_io import load_scan
 from tests.disk_writes import recording_disk_writes
 from tests.phantoms import phantom
@@ -88,7 +88,7 @@ def classify_batch(classifier: Classifier, files: list[tuple[str, bytes]]) -> di
     return {
         "shown": "\n".join(said),
         "report": build_report(entries, classifier.classes, info, datetime(2025, 1, 1, tzinfo=UTC)),
-        "csv": results_csv(results, classifier.classes),
+        "csv": results_csv(results, classifier.classes, Provenance.of(info)),
         "results": results,
     }
 
@@ -153,7 +153,7 @@ def test_the_batch_cli_reports_no_patient_field(tmp_path, tiny_weights, capfd):
     for name, data in uploads():
         (folder / name).write_bytes(data)
     out = tmp_path / "results.csv"
-    assert main([str(folder), "--weights", str(tiny_weights), "--csv", str(out), "--device", "cpu"]) == 0
+    assert main([str(folder), "--weights", str(tiny_weights), "--csv", str(out), "--device", "cpu"]) == 1  # one fails
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert len(rows) == 6 and sum(row["status"] == "error" for row in rows) == 1
     assert_no_secrets(out.read_text(), "the CLI's CSV")

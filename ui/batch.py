@@ -12,7 +12,7 @@ from core.gradcam import METHODS
 from core.labels import STATUS_TEXT, display_name, status_text
 from core.png import png_bytes
 from core.report_html import ReportEntry, build_report
-from core.results import SORT_KEYS, ScanResult, filter_results, results_csv, sort_results
+from core.results import SORT_KEYS, Provenance, ScanResult, filter_results, results_csv, sort_results
 from core.scan_io import View
 from ui import resources, scans
 from ui.scan_panel import CAM_METHOD_KEY, CAM_OPACITY_KEY
@@ -21,7 +21,7 @@ from ui.scans import Entry
 REPORT_KEY = "report:html"
 
 
-def results_table(results: list[ScanResult], thumbnails: list[str | None], classes: list[str]) -> None:
+def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | None], classes: list[str]) -> None:
     st.markdown(f"**Results** ({len(results)} file(s))")
     controls = st.columns([3, 3, 2, 2, 1])
     statuses = sorted({r.status for r in results}, key=lambda s: list(STATUS_TEXT).index(s) if s in STATUS_TEXT else 99)
@@ -64,7 +64,7 @@ def results_table(results: list[ScanResult], thumbnails: list[str | None], class
     st.caption(f"{len(kept)} of {len(results)} shown. Confidence is calibrated; no class is given when uncertain.")
     st.download_button(
         "Download table (CSV)",
-        results_csv(kept, classes),
+        results_csv(kept, classes, Provenance.of(resources.model_info(run))),
         file_name="mri_results.csv",
         mime="text/csv",
         on_click="ignore",

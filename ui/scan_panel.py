@@ -23,7 +23,12 @@ CAM_METHOD_KEY, CAM_OPACITY_KEY = "cam:method", "cam:opacity"  # shared by all s
 def render(run: Path, entry: Entry, assessment: Assessment | None, classes: list[str]) -> None:
     st.subheader(entry.name)
     if entry.scan is None:
-        st.error(f"This file could not be read. {entry.error}", icon=":material/broken_image:")
+        said = (
+            entry.error
+            if entry.error.startswith("This file could not be read")
+            else f"This file could not be read. {entry.error}"
+        )
+        st.error(said, icon=":material/broken_image:")
         return
     scan = entry.scan
     _view_controls(entry)

@@ -20,9 +20,9 @@ from core.dicom_io import Window, auto_window
 from core.gradcam import overlay
 from core.image_io import UnreadableScanError
 from core.png import data_uri, png_bytes, thumbnail
-from core.results import ERROR, ScanResult
+from core.results import ERROR, ScanResult, scan_result
 from core.samples import list_samples
-from core.scan_io import DICOM, NIFTI, Scan, View, load_scan
+from core.scan_io import DICOM, NIFTI, UNEXPECTED_FAILURE_MESSAGE, Scan, View, load_scan
 from core.slice_sweep import Sweep, sweep
 from ui import resources
 from ui.session import memo
@@ -73,6 +73,8 @@ def _decode(key: str, name: str, read) -> Entry:
         return Entry(key, name, None, str(error))
     except MemoryError:
         return Entry(key, name, None, "The file is too large to decode on this server.")
+    except Exception:  # the per-file error boundary: one upload's failure never takes the page down
+        return Entry(key, name, None, UNEXPECTED_FAILURE_MESSAGE)
 
 
 def upload_limit_bytes() -> int:
@@ -142,8 +144,7 @@ def assessments(run: Path, items: list[tuple[Entry, View]]) -> dict[str, Assessm
         with st.spinner("Classifying…") if bar is None else nullcontext():
             for start in range(0, len(pending), ASSESS_CHUNK):
                 chunk = pending[start : start + ASSESS_CHUNK]
-                answers = assessment_module.assess(classifier, [entry.scan.render(view) for entry, view in chunk])
-                for (entry, view), answer in zip(chunk, answers, strict=True):
+                for (entry, view), answer in _assess_chunk(classifier, chunk):
                     done.put((entry.key, view, stamp), answer)
                 if bar:
                     finished = min(len(pending), start + ASSESS_CHUNK)
@@ -153,11 +154,26 @@ def assessments(run: Path, items: list[tuple[Entry, View]]) -> dict[str, Assessm
     return {entry.key: done.get((entry.key, view, stamp), lambda: None) for entry, view in items}
 
 
+def _assess_chunk(classifier, chunk: list[tuple[Entry, View]]) -> list[tuple[tuple[Entry, View], Assessment]]:
+    """Assess a chunk at once; if that fails, scan by scan, leaving out (unanswered) the ones that fail."""
+    try:
+        answers = assessment_module.assess(classifier, [entry.scan.render(view) for entry, view in chunk])
+        return list(zip(chunk, answers, strict=True))
+    except MemoryError:
+        raise
+    except Exception:
+        if len(chunk) == 1:
+            return []
+        return [pair for item in chunk for pair in _assess_chunk(classifier, [item])]
+
+
 def result(entry: Entry, view: View | None, answer: Assessment | None) -> ScanResult:
     """One row of the results table: the answer for the scan's current view, or why there is none."""
-    if entry.scan is None or answer is None:
+    if entry.scan is None:
         return ScanResult(entry.name, "", ERROR, entry.error)
-    return ScanResult(entry.name, entry.scan.describe(view), answer.status, answer.message, answer)
+    if answer is None:  # decoded, but this picture of it could not be classified
+        return ScanResult(entry.name, "", ERROR, UNEXPECTED_FAILURE_MESSAGE)
+    return scan_result(entry.name, entry.scan, view, answer)
 
 
 def heatmap(run: Path, entry: Entry, view: View, method: str, target: int) -> np.ndarray:

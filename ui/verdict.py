@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.assessment import NOT_MRI, OK, UNCERTAIN, Assessment
+from core.assessment import NOT_MRI, OK, TOO_SMALL, UNCERTAIN, Assessment
 from core.labels import display_name, tumour_probability
 
 
@@ -23,6 +23,12 @@ def show(assessment: Assessment) -> None:
             "**This does not look like a brain MRI slice.** No class is given: the model only knows brain "
             "MRI, and its output on anything else means nothing." + _reason(assessment),
             icon=":material/block:",
+        )
+    elif assessment.status == TOO_SMALL:
+        st.warning(
+            "**Too small to classify.** No class is given: the picture has too few pixels for the model to "
+            "see what it needs." + _reason(assessment),
+            icon=":material/photo_size_select_small:",
         )
     else:  # a status this page does not know yet: still never state a class
         st.warning(f"**No class given** (status: {assessment.status})." + _reason(assessment), icon=":material/help:")

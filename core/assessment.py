@@ -72,14 +72,25 @@ def assess(classifier: Classifier, grays: list[np.ndarray]) -> list[Assessment]:
     return answers
 
 
-def minimum_side(classifier: Classifier) -> int:
-    return math.ceil(classifier.preprocessing.img_size * MIN_SIDE_FRACTION)
+def minimum_side(img_size: int) -> int:
+    return math.ceil(img_size * MIN_SIDE_FRACTION)
+
+
+def picture_status(gray: np.ndarray, img_size: int) -> str:
+    """The refusals that look at the decoded picture itself, in `assess`'s order: TOO_SMALL, NOT_MRI for a
+    montage, or "" when the picture can be classified. Evaluation computes it while decoding (core.scoring)."""
+    if min(gray.shape[:2]) < minimum_side(img_size):
+        return TOO_SMALL
+    if count_slices(gray) >= 2:
+        return NOT_MRI
+    return ""
 
 
 def too_small(classifier: Classifier, gray: np.ndarray, probabilities: dict[str, float]) -> Assessment | None:
     """A TOO_SMALL assessment when the picture's shorter side is under the model's minimum, else None."""
     height, width = gray.shape[:2]
-    needed, size = minimum_side(classifier), classifier.preprocessing.img_size
+    size = classifier.preprocessing.img_size
+    needed = minimum_side(size)
     if min(height, width) >= needed:
         return None
     return Assessment(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.assessment import NOT_MRI, OK, UNCERTAIN, decide_status
+from core.assessment import NOT_MRI, OK, TOO_SMALL, UNCERTAIN, decide_status
 from core.inference import Classifier, softmax
 from core.labels import NO_TUMOUR
 from core.metrics import classification_report, expected_calibration_error, reliability_bins
@@ -33,8 +33,11 @@ class ScoredImages:
         return len(self.status)
 
 
-def score_images(classifier: Classifier, images: np.ndarray, statistics: np.ndarray) -> ScoredImages:
-    """Prepared uint8 images (N, S, S) and their decoded pictures' statistics (core.ood.image_statistics)."""
+def score_images(
+    classifier: Classifier, images: np.ndarray, statistics: np.ndarray, picture_status: np.ndarray | None = None
+) -> ScoredImages:
+    """Prepared uint8 images (N, S, S), their decoded pictures' statistics (core.ood.image_statistics) and
+    the refusals found on the decoded pictures (core.assessment.picture_status, "" where none)."""
     logits = classifier.logits(images)
     probabilities = softmax(logits / classifier.temperature)
     if classifier.gate is None or not len(images):
@@ -42,8 +45,12 @@ def score_images(classifier: Classifier, images: np.ndarray, statistics: np.ndar
     else:
         signature = np.concatenate([statistics, stage_statistics(classifier, images)], 1).astype(np.float64)
         outside = classifier.gate.rejects(np.nan_to_num(signature))
+    refused = np.full(len(images), "", dtype=object) if picture_status is None else picture_status
     status = np.array(
-        [decide_status(classifier, float(p.max()), bool(o)) for p, o in zip(probabilities, outside, strict=True)],
+        [
+            refusal or decide_status(classifier, float(p.max()), bool(o))
+            for p, o, refusal in zip(probabilities, outside, refused, strict=True)
+        ],
         dtype=object,
     )
     return ScoredImages(logits, probabilities, status.astype(str))
@@ -92,6 +99,7 @@ def outcomes(labels: np.ndarray, scored: ScoredImages, classes: list[str]) -> di
         "uncertain": int((scored.status == UNCERTAIN).sum()),
         "not_mri": int((scored.status == NOT_MRI).sum()),
         "not_mri_share": float((scored.status == NOT_MRI).mean()) if n else None,
+        "too_small": int((scored.status == TOO_SMALL).sum()),
     }
     if NO_TUMOUR in classes:
         # Tumour vs no tumour, on the top class: a tumour called "the wrong tumour" is still found.

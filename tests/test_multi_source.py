@@ -131,10 +131,11 @@ def test_a_copy_of_a_training_image_in_an_unseen_folder_is_excluded_from_the_cle
         trained = next(r for r in csv.DictReader(handle) if r["split"] == TRAIN and r["class"] == "meningioma")
     shutil.copy(synthetic_dataset / trained["path"], folder / "meningioma" / "exact.png")
     Image.open(synthetic_dataset / trained["path"]).save(folder / "meningioma" / "near.jpg", quality=90)  # re-encoded
-    metrics = evaluate.evaluate_folder(tiny_weights, folder, "hospital", workers=1, device="cpu")
+    weights = shutil.copytree(tiny_weights, tmp_path / "weights")  # the session's run stays unscored
+    metrics = evaluate.evaluate_folder(weights, folder, "hospital", workers=1, device="cpu")
     assert metrics["contamination"]["exact_copies"] == 1 and metrics["contamination"]["near_copies"] == 1
     assert metrics["all"]["n"] == 10 and metrics["clean"]["n"] == 8
-    copies = (tiny_weights / "external" / "hospital" / "training_copies.csv").read_text()
+    copies = (weights / "external" / "hospital" / "training_copies.csv").read_text()
     assert "meningioma/exact.png,exact:" in copies and "meningioma/near.jpg,near:" in copies
 
 
@@ -143,3 +144,16 @@ def test_evaluate_refuses_an_unsafe_name_and_reports_a_missing_folder(tmp_path, 
         evaluate.parse_external("../up=somewhere")
     code = evaluate.main(["--weights", str(tiny_weights), "--data", str(tmp_path / "absent"), "--name", "x"])
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_evaluation_applies_the_apps_picture_refusals(tmp_path, answering_weights):
+    """A montage in a labelled folder is refused as the app refuses it, not scored as a slice."""
+    folder = write_dataset(tmp_path / "sheet", {"": 2}, seed=78)
+    montage = np.hstack([phantom(1, "glioma", 96), phantom(2, "glioma", 96)])
+    Image.fromarray(montage).save(folder / "glioma" / "montage.png")
+    weights = shutil.copytree(answering_weights, tmp_path / "weights")
+    evaluate.evaluate_folder(weights, folder, "sheet", workers=1, device="cpu")
+    with open(weights / "external" / "sheet" / "predictions.csv", newline="") as handle:
+        status = {row["path"]: row["status"] for row in csv.DictReader(handle)}
+    assert status.pop("glioma/montage.png") == "not_mri"
+    assert set(status.values()) == {"ok"}  # no gate and no abstention in these weights

@@ -221,7 +221,8 @@ def finish(out, model, data, split, metadata, progress, started, device) -> None
     safety_sections = safety.fit_safety(out, data, split.names, split.leak_free, str(device))
     print(safety.summary_line(safety_sections))
     classifier = Classifier(out, device=str(device))
-    scored_test = score_images(classifier, data.images[split.test], data.statistics[split.test])
+    test = split.test
+    scored_test = score_images(classifier, data.images[test], data.statistics[test], data.picture_status[test])
     training["total_seconds"] = round(time.perf_counter() - started, 1)
     report.write_report(
         out,

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from core.assessment import picture_status
 from core.image_io import UnreadableScanError, read_image
 from core.labels import KNOWN_CLASSES, canonical_label
 from core.ood import IMAGE_STATISTICS, image_statistics
@@ -65,6 +66,7 @@ class PreparedData:
     dhash: np.ndarray  # uint64 (N, 4): 256-bit difference hash of the head crop
     dhash_mirrored: np.ndarray  # the same for the mirrored image
     statistics: np.ndarray  # float32 (N, len(IMAGE_STATISTICS)): the decoded image's, for the OOD gate
+    picture_status: np.ndarray  # str (N,): a refusal the decoded picture earns by itself (too small, montage)
     unreadable: list[dict] = field(default_factory=list)  # {"path", "reason"}
 
     @property
@@ -170,12 +172,14 @@ def decode_files(
         dhash=np.array([r[2] for _, r in kept], dtype=np.uint64).reshape(-1, 4),
         dhash_mirrored=np.array([r[3] for _, r in kept], dtype=np.uint64).reshape(-1, 4),
         statistics=np.array([r[4] for _, r in kept], dtype=np.float32).reshape(-1, len(IMAGE_STATISTICS)),
+        picture_status=np.array([r[5] for _, r in kept], dtype=object),
         unreadable=unreadable,
     )
 
 
 def _prepare_one(job: tuple[str, Preprocessing]):
-    """(uint8 image, sha256, dhash, mirrored dhash, image statistics), or why the file cannot be read."""
+    """(uint8 image, sha256, dhash, mirrored dhash, image statistics, picture status), or why the file cannot
+    be read."""
     path, preprocessing = job
     try:
         data = Path(path).read_bytes()
@@ -183,7 +187,13 @@ def _prepare_one(job: tuple[str, Preprocessing]):
         image = preprocessing.to_uint8(gray)
     except (UnreadableScanError, OSError, ValueError) as error:
         return str(error)
-    return (image, hashlib.sha256(data).hexdigest(), *perceptual_hashes(gray), image_statistics(gray))
+    return (
+        image,
+        hashlib.sha256(data).hexdigest(),
+        *perceptual_hashes(gray),
+        image_statistics(gray),
+        picture_status(gray, preprocessing.img_size),
+    )
 
 
 def _first_per_class(files: list[IndexedFile], limit: int) -> list[IndexedFile]:

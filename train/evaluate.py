@@ -101,7 +101,7 @@ def evaluate_folder(
         else [""] * len(data.files)
     )
     clean = np.array([not match for match in copies], dtype=bool)
-    scored = score_images(classifier, data.images, data.statistics)
+    scored = score_images(classifier, data.images, data.statistics, data.picture_status)
     attributes = image_attributes(data.files)
     metrics = {
         "name": name,

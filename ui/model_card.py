@@ -81,7 +81,7 @@ def _data(run: Run) -> None:
     duplicates = data.get("duplicates") or {}
     st.markdown(
         f"""
-Trained on the public Kaggle **Brain Tumor MRI Dataset** (M. Nickparvar; folder `{data.get("root", "?")}`):
+Trained on {_sources_text(data)}:
 {totals["train"]} training, {totals["val"]} validation and {totals["test"]} test images
 ({totals["excluded"]} byte-identical copies set aside). Known issues, and what was done about them:
 
@@ -102,6 +102,16 @@ Trained on the public Kaggle **Brain Tumor MRI Dataset** (M. Nickparvar; folder 
 - **Labels** come with the dataset and were not re-read by radiologists for this project.
 """
     )
+
+
+def _sources_text(data: dict) -> str:
+    """The training sources as the report names them (older reports name one root folder)."""
+    sources = data.get("sources") or [data.get("root", "?")]
+    described = {
+        "brain-tumor-mri": "the public Kaggle **Brain Tumor MRI Dataset** (M. Nickparvar)",
+        "radiopaedia-mri": "Radiopaedia case pictures in T1, T1 + contrast and T2 (no pituitary)",
+    }
+    return "; ".join(f"{described.get(name, 'a labelled folder')} (`{name}`)" for name in sources)
 
 
 def _metrics(run: Run) -> None:
@@ -138,6 +148,24 @@ def _metrics(run: Run) -> None:
             "ECE": st.column_config.NumberColumn(format="%.3f"),
         },
     )
+    measured = evaluation.measured_on(run)
+    others = measured[measured["kind"] != "held-out test"] if not measured.empty else measured
+    if not others.empty:
+        st.markdown("**On other sources** (scored after training with `python -m train.evaluate`)")
+        st.dataframe(
+            others.drop(columns=["kind"]),
+            hide_index=True,
+            column_config={
+                name: percent
+                for name in (
+                    "accuracy",
+                    "balanced accuracy",
+                    "tumour found",
+                    "answered but wrong",
+                    "refused as not MRI",
+                )
+            },
+        )
     st.caption("Details, curves and the misclassified images are on the Evaluation page.")
 
 
@@ -171,8 +199,8 @@ def _limitations(run: Run) -> None:
         "contrast may differ from what the model was trained on; check the window.",
         "Grad-CAM shows which regions drove the score, coarsely. It is not a tumour segmentation and can "
         "highlight the skull or image edges when the model relies on them.",
-        "Calibration was fitted on validation data from the same dataset; confidence on images from other "
-        "hospitals or scanners may be too high.",
+        "Calibration was fitted on validation data from the training sources; confidence on images from other "
+        "hospitals or scanners may be too high (the Evaluation page shows how it fared on other sources).",
     ]
     st.markdown("\n".join(f"- {point}" for point in points))
 

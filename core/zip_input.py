@@ -35,7 +35,10 @@ def is_zip(data: bytes) -> bool:
     return data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def read_zip(data: bytes, max_members: int = MAX_MEMBERS, max_total_bytes: int = MAX_TOTAL_BYTES) -> ZipContents:
+def read_zip(data: bytes, max_members: int | None = None, max_total_bytes: int | None = None) -> ZipContents:
+    """Every member's bytes (folders and archiver clutter skipped); RefusedArchive for an unsafe archive."""
+    max_members = MAX_MEMBERS if max_members is None else max_members
+    max_total_bytes = MAX_TOTAL_BYTES if max_total_bytes is None else max_total_bytes
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError):

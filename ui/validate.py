@@ -211,7 +211,7 @@ def results(result: ValidationRun, metrics: dict, hide_names: bool) -> None:
         table = evaluation.breakdown_table(section, attribute)
         if not table.empty:
             st.subheader(title)
-            st.dataframe(table.drop(columns=["kind", "note"]), hide_index=True)
+            st.dataframe(table, hide_index=True)
     gallery(result, part, hide_names)
     copies = [(n, c) for n, c in zip(result.names, result.copies or [], strict=False) if c]
     if copies:

@@ -8,11 +8,14 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import core.zip_input
 from tests.apptest import serve, start, texts
 from tests.disk_writes import recording_disk_writes
+from tests.phantoms import phantom
+from tests.scan_files import dicom_bytes
 from train import evaluate
 from train.splits import TRAIN
 from ui.validate import RESULT_KEY
@@ -115,6 +118,19 @@ def test_csv_labels_with_an_unknown_spelling_are_mapped_on_the_page(served, test
     assert metrics["data"]["unlabelled_files"] == ["notes.txt"]
     assert set(metrics["all"]["breakdown"]["site"]) == {"north", "south"}
     assert "By site or scanner" in [s.value for s in at.subheader]
+
+
+def test_dicom_files_labelled_by_sop_instance_uid(served):
+    uids = [f"1.2.826.0.1.3680043.8.498.{700 + i}" for i in range(3)]
+    files = [
+        (f"IM{i:04d}", dicom_bytes(phantom(500 + i, label, 96).astype(np.uint16) * 8, extra={"SOPInstanceUID": uid}))
+        for i, (uid, label) in enumerate(zip(uids, ["glioma", "notumor", "pituitary"], strict=True))
+    ]
+    labels = "SOPInstanceUID,label\n" + f"{uids[0]},glioma_tumor\n{uids[1]},no_tumor\n{uids[2]},Pituitary\n"
+    at = open_page(*files, labels=labels.encode())
+    assert not at.exception and at.button(key="validate:go").label == "Validate 3 images"
+    _, metrics = validated(at)
+    assert metrics["data"]["counts"] == {"glioma": 1, "meningioma": 0, "notumor": 1, "pituitary": 1}
 
 
 def test_a_copy_of_a_training_image_is_flagged_and_scored_apart(served, test_folder, synthetic_dataset):

@@ -34,17 +34,13 @@ DATASET = ROOT.parent / "shared" / "data" / "brain-tumor-mri" / "Testing"
 def slices(count: int) -> list[tuple[str, bytes]]:
     """(class/name, bytes): real test slices when present, else phantoms (PNG, 512 px)."""
     if DATASET.is_dir():
-        files = sorted(p for p in DATASET.rglob("*.jpg"))
-        return [(f"{p.parent.name}/{i:05d}_{p.name}", p.read_bytes()) for i, p in zip(range(count), _cycle(files))]
+        files = sorted(DATASET.rglob("*.jpg"))
+        chosen = (files[i % len(files)] for i in range(count))
+        return [(f"{p.parent.name}/{i:05d}_{p.name}", p.read_bytes()) for i, p in enumerate(chosen)]
     from core.png import png_bytes
     from tests.phantoms import CLASSES, phantom
 
     return [(f"{CLASSES[i % 4]}/{i:05d}.png", png_bytes(phantom(i, CLASSES[i % 4], 512))) for i in range(count)]
-
-
-def _cycle(items):
-    while True:
-        yield from items
 
 
 def peak_mib() -> float:

@@ -192,6 +192,8 @@ def test_validate_a_zip_and_download_the_report(server, page, weights, tmp_path)
     with zipfile.ZipFile(archive, "w") as bundle:
         for sample in list_samples():
             bundle.write(sample.path, f"hospital/{sample.label}/{sample.path.name}")
+    page.goto(server)  # through the app's own navigation, as a user gets there
+    page.get_by_role("heading", name="Classify brain MRI").wait_for()
     page.get_by_role("link", name="Validate").click()
     page.get_by_role("heading", name="Validate on your scans").wait_for()
     page.locator('input[type="file"]').first.set_input_files(str(archive))

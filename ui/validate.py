@@ -26,6 +26,7 @@ from ui.validation_figures import figures
 from ui.validation_report import PARTS, headline_frame, public_name, report_html, report_json
 
 RESULT_KEY = "validate:result"
+REPORT_KEY = "validate:report"
 LEAVE_OUT = "(leave out: not scored)"
 GALLERY_LIMIT = 48
 
@@ -191,7 +192,14 @@ def results(result: ValidationRun, metrics: dict, hide_names: bool) -> None:
     st.subheader("Per class")
     table = evaluation.per_class_table(section)
     table["class"] = table["class"].map(display_name)
-    st.dataframe(table, hide_index=True)
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            name: st.column_config.NumberColumn(name.replace("_", " "), format="%.3f")
+            for name in ("precision", "recall", "f1", "roc_auc")
+        },
+    )
     st.subheader("ROC and precision-recall")
     left, right = st.columns(2)
     left.plotly_chart(shown["roc"], key=f"validate:roc:{part}")
@@ -263,21 +271,30 @@ def gallery(result: ValidationRun, part: str, hide_names: bool) -> None:
 
 def downloads(result: ValidationRun, metrics: dict, hide_names: bool) -> None:
     stem = f"validation-{metrics['name']}-{metrics['created'][:10]}"
+    # Built once per result and name setting: the HTML carries plotly.js (megabytes), and every click on the
+    # page reruns it.
+    key = (id(result), metrics["created"], hide_names)
+    cached = st.session_state.get(REPORT_KEY)
+    if cached is None or cached[0] != key:
+        cached = (key, report_html(metrics, result, hide_names), report_json(metrics, result, hide_names))
+        st.session_state[REPORT_KEY] = cached
     left, right = st.columns(2)
     left.download_button(
         "Download the report (HTML)",
-        report_html(metrics, result, hide_names),
+        cached[1],
         file_name=f"{stem}.html",
         mime="text/html",
         icon=":material/download:",
+        on_click="ignore",  # downloading changes nothing on the page
         key="validate:html",
     )
     right.download_button(
         "Download the metrics (JSON)",
-        report_json(metrics, result, hide_names),
+        cached[2],
         file_name=f"{stem}.json",
         mime="application/json",
         icon=":material/data_object:",
+        on_click="ignore",
         key="validate:json",
     )
 

@@ -136,11 +136,17 @@ def evaluate_folder(
 
 
 def evaluate_labelled(
-    weights_dir: str | Path, folder: str | Path, labels_csv: str | Path, name: str, device: str | None = None
+    weights_dir: str | Path,
+    folder: str | Path,
+    labels_csv: str | Path,
+    name: str,
+    device: str | None = None,
+    extra_mapping: dict[str, str] | None = None,
 ) -> dict:
     """The CSV form: files under `folder` labelled by `labels_csv` (file,label[,sequence,plane,site]; file is
     a path relative to `folder`, a file name, or a DICOM SOPInstanceUID), scored exactly as the Validate page
-    scores them (core.validation), written to WEIGHTS/external/NAME/ like a folder."""
+    scores them (core.validation), written to WEIGHTS/external/NAME/ like a folder. `extra_mapping` maps labels
+    no known spelling covers ({"Tumour A": "glioma"}), as the page's choices do; other such labels are listed."""
     weights_dir, folder, labels_csv = Path(weights_dir), Path(folder), Path(labels_csv)
     classifier = Classifier(weights_dir, device=device)
     rows = read_labels_csv(labels_csv.read_bytes())
@@ -151,6 +157,11 @@ def evaluate_labelled(
     ]
     labelled = from_csv(files, rows)
     mapping = {f.label: canonical_label(f.label, classifier.classes) for f in labelled.files}
+    for label, target in (extra_mapping or {}).items():
+        if target not in classifier.classes:
+            raise ValueError(f"--map {label}={target}: the model's classes are {', '.join(classifier.classes)}")
+        if label in mapping:
+            mapping[label] = target
     manifest = weights_dir / "split_manifest.csv"
     copies = TrainingCopies(manifest) if manifest.is_file() else None
     run = score_set(classifier, labelled.files, mapping, copies)
@@ -224,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         "--labels",
         help="a CSV of labels (columns file,label; optional sequence, plane, site): files relative to --data",
     )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="LABEL=CLASS",
+        help="with --labels: a label no known spelling covers, and the model's class it means (repeatable)",
+    )
     parser.add_argument("--name", help="what to call it (default: the folder's name)")
     parser.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
@@ -231,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     name, folder = parse_external(f"{args.name}={args.data}" if args.name else args.data)
     try:
         if args.labels:
-            metrics = evaluate_labelled(args.weights, folder, args.labels, name, args.device)
+            extra = dict(item.rsplit("=", 1) for item in args.map if "=" in item)
+            metrics = evaluate_labelled(args.weights, folder, args.labels, name, args.device, extra)
         else:
             metrics = evaluate_folder(args.weights, folder, name, args.workers, args.device)
     except (FileNotFoundError, ValueError, LabelsError) as error:

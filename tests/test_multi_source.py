@@ -131,10 +131,12 @@ def test_a_copy_of_a_training_image_in_an_unseen_folder_is_excluded_from_the_cle
         trained = next(r for r in csv.DictReader(handle) if r["split"] == TRAIN and r["class"] == "meningioma")
     shutil.copy(synthetic_dataset / trained["path"], folder / "meningioma" / "exact.png")
     Image.open(synthetic_dataset / trained["path"]).save(folder / "meningioma" / "near.jpg", quality=90)  # re-encoded
-    metrics = evaluate.evaluate_folder(tiny_weights, folder, "hospital", workers=1, device="cpu")
+    weights = tmp_path / "weights"  # a copy: tiny_weights is shared by the session, and the Evaluation page
+    shutil.copytree(tiny_weights, weights)  # tests count the external sets it holds
+    metrics = evaluate.evaluate_folder(weights, folder, "hospital", workers=1, device="cpu")
     assert metrics["contamination"]["exact_copies"] == 1 and metrics["contamination"]["near_copies"] == 1
     assert metrics["all"]["n"] == 10 and metrics["clean"]["n"] == 8
-    copies = (tiny_weights / "external" / "hospital" / "training_copies.csv").read_text()
+    copies = (weights / "external" / "hospital" / "training_copies.csv").read_text()
     assert "meningioma/exact.png,exact:" in copies and "meningioma/near.jpg,near:" in copies
 
 

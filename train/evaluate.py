@@ -1,6 +1,10 @@
 """Score a trained model on any labelled folder, with the test report's own metrics.
 
   python -m train.evaluate --weights weights/default --data ../shared/data/radiopaedia-mri --name radiopaedia
+  python -m train.evaluate --weights weights/default --data scans/ --labels labels.csv --map "Tumour A=glioma"
+
+With --labels, a CSV (file,label and optionally sequence, plane, site) labels the files under --data, which
+are scored exactly as the Validate page scores them (core.validation).
 
 The folder has class subfolders (or Training/ and Testing/ with class subfolders); spellings such as
 `no_tumor`, `Normal` or `glioma_tumor` map to the model's classes, and a folder that maps to none is listed,

@@ -11,6 +11,7 @@ page = st.navigation(
     [
         st.Page("pages/classify.py", title="Classify", icon=":material/radiology:", default=True),
         st.Page("pages/evaluation.py", title="Evaluation", icon=":material/monitoring:"),
+        st.Page("pages/validate.py", title="Validate", icon=":material/fact_check:"),
         st.Page("pages/about.py", title="About the model", icon=":material/info:"),
     ]
 )

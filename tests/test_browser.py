@@ -1,5 +1,6 @@
 """End to end in a real browser: `streamlit run app.py` on a free port, driven by Debian's Chromium through
-Playwright. Uploads a bundled sample, checks the answer, the chart and the overlay, then the evaluation page.
+Playwright. Uploads a bundled sample, checks the answer, the chart and the overlay, then the evaluation page, and
+validates a ZIP of the samples on the Validate page down to the downloaded report.
 Screenshots go to tests/output/ (git-ignored).
 
 Skipped when Chromium or Playwright is missing, unless REQUIRE_BROWSER=1 (CI), where that is a failure.
@@ -7,6 +8,7 @@ Skipped when Chromium or Playwright is missing, unless REQUIRE_BROWSER=1 (CI), w
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -181,3 +184,25 @@ def test_about_page_renders_the_model_card(server, page):
     page.get_by_role("heading", name="Intended use").wait_for()
     page.get_by_role("heading", name="Limitations").wait_for()
     page.screenshot(path=OUTPUT / "browser_about.png", full_page=True)
+
+
+def test_validate_a_zip_and_download_the_report(server, page, weights, tmp_path):
+    """Upload a ZIP of class folders on the Validate page, validate it, and download the HTML report."""
+    archive = tmp_path / "labelled.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for sample in list_samples():
+            bundle.write(sample.path, f"hospital/{sample.label}/{sample.path.name}")
+    page.goto(server)  # through the app's own navigation, as a user gets there
+    page.get_by_role("heading", name="Classify brain MRI").wait_for()
+    page.get_by_role("link", name="Validate").click()
+    page.get_by_role("heading", name="Validate on your scans").wait_for()
+    page.locator('input[type="file"]').first.set_input_files(str(archive))
+    page.get_by_role("button", name=f"Validate {len(list_samples())} images").click()
+    page.get_by_role("heading", name="Confusion matrix").wait_for()
+    expect(page.locator('[data-testid="stPlotlyChart"] .heatmaplayer')).to_have_count(2)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the report (HTML)").click()
+    report = Path(download.value.path()).read_text()
+    sha256 = json.loads((weights / "metadata.json").read_text())["weights_sha256"]
+    assert "validation on local scans" in report and sha256 in report and "<script src" not in report
+    page.screenshot(path=OUTPUT / "browser_validate.png", full_page=True)

@@ -1,6 +1,10 @@
 """Score a trained model on any labelled folder, with the test report's own metrics.
 
   python -m train.evaluate --weights weights/default --data ../shared/data/radiopaedia-mri --name radiopaedia
+  python -m train.evaluate --weights weights/default --data scans/ --labels labels.csv --map "Tumour A=glioma"
+
+With --labels, a CSV (file,label and optionally sequence, plane, site) labels the files under --data, which
+are scored exactly as the Validate page scores them (core.validation).
 
 The folder has class subfolders (or Training/ and Testing/ with class subfolders); spellings such as
 `no_tumor`, `Normal` or `glioma_tumor` map to the model's classes, and a folder that maps to none is listed,
@@ -17,16 +21,17 @@ import argparse
 import csv
 import re
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from core.checkpoint import write_json_atomic
 from core.inference import Classifier
+from core.labelled_set import LabelsError, from_csv, read_labels_csv
 from core.labels import canonical_label
-from core.scoring import score_images, summarise
-from train.dataset import Source, decode_files, index_folder
+from core.scoring import score_images
+from core.validation import THUMBNAIL_SIDE, ValidationRun, metrics_document, run_metrics, score_set
+from train.dataset import IndexedFile, Source, decode_files, index_folder
 from train.dedup import NEAR_DUPLICATE_BITS, hamming_distances
 from train.report import image_attributes, write_misclassified, write_predictions
 from train.split_data import hash_words
@@ -103,35 +108,21 @@ def evaluate_folder(
     clean = np.array([not match for match in copies], dtype=bool)
     scored = score_images(classifier, data.images, data.statistics, data.picture_status)
     attributes = image_attributes(data.files)
-    metrics = {
-        "name": name,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {
-            "name": classifier.metadata.get("name"),
-            "weights_sha256": classifier.metadata.get("weights_sha256"),
-            "precision": classifier.precision,
-        },
-        "data": {
+    metrics = metrics_document(
+        classifier,
+        name,
+        labels,
+        scored,
+        attributes,
+        copies if manifest.is_file() else None,
+        {
             "folder": folder.name,
-            "images": len(data.files),
             "label_mapping": {label: mapped for label, mapped in mapping.items() if mapped},
             "unmapped_labels": unmapped,
             "unreadable": data.unreadable,
-            "counts": {c: int((labels == i).sum()) for i, c in enumerate(classifier.classes)},
+            "copies_checked": manifest.is_file(),
         },
-        "contamination": {
-            "checked_against": "training and validation images of the run (sha256 and near hash)"
-            if manifest.is_file()
-            else "not checked: the weights have no split_manifest.csv",
-            "exact_copies": sum(match.startswith("exact") for match in copies),
-            "near_copies": sum(match.startswith("near") for match in copies),
-            "clean_images": int(clean.sum()),
-        },
-        "all": summarise(labels, scored, classifier.classes, attributes),
-        "clean": summarise(
-            labels[clean], scored[clean], classifier.classes, {k: v[clean] for k, v in attributes.items()}
-        ),
-    }
+    )
     out = weights_dir / EXTERNAL_FOLDER / name
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "metrics.json", metrics)
@@ -146,6 +137,73 @@ def evaluate_folder(
     write_misclassified(out / "misclassified.npz", data.files, data.images, labels, scored, classifier.classes)
     _write_copies(out / "training_copies.csv", data.files, copies)
     return metrics
+
+
+def evaluate_labelled(
+    weights_dir: str | Path,
+    folder: str | Path,
+    labels_csv: str | Path,
+    name: str,
+    device: str | None = None,
+    extra_mapping: dict[str, str] | None = None,
+) -> dict:
+    """The CSV form: files under `folder` labelled by `labels_csv` (file,label[,sequence,plane,site]; file is
+    a path relative to `folder`, a file name, or a DICOM SOPInstanceUID), scored exactly as the Validate page
+    scores them (core.validation), written to WEIGHTS/external/NAME/ like a folder. `extra_mapping` maps labels
+    no known spelling covers ({"Tumour A": "glioma"}), as the page's choices do; other such labels are listed."""
+    weights_dir, folder, labels_csv = Path(weights_dir), Path(folder), Path(labels_csv)
+    classifier = Classifier(weights_dir, device=device)
+    rows = read_labels_csv(labels_csv.read_bytes())
+    files = [
+        (path.relative_to(folder).as_posix(), path.read_bytes())
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.resolve() != labels_csv.resolve() and not path.name.startswith(".")
+    ]
+    labelled = from_csv(files, rows)
+    mapping = {f.label: canonical_label(f.label, classifier.classes) for f in labelled.files}
+    for label, target in (extra_mapping or {}).items():
+        if target not in classifier.classes:
+            raise ValueError(f"--map {label}={target}: the model's classes are {', '.join(classifier.classes)}")
+        if label in mapping:
+            mapping[label] = target
+    manifest = weights_dir / "split_manifest.csv"
+    copies = TrainingCopies(manifest) if manifest.is_file() else None
+    run = score_set(classifier, labelled.files, mapping, copies)
+    metrics = run_metrics(
+        classifier,
+        run,
+        name,
+        {
+            "folder": folder.name,
+            "labels_file": labels_csv.name,
+            "label_mapping": {label: mapped for label, mapped in mapping.items() if mapped},
+            "unmapped_labels": sorted(label for label, mapped in mapping.items() if mapped is None),
+            "unlabelled_files": labelled.unlabelled,
+            "rows_naming_no_file": labelled.unmatched_rows,
+        },
+    )
+    _write_run(weights_dir / EXTERNAL_FOLDER / name, metrics, run, name)
+    return metrics
+
+
+def _write_run(out: Path, metrics: dict, run: ValidationRun, name: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "metrics.json", metrics)
+    files = [IndexedFile(Path(path), path, "", "", name) for path in run.names]
+    write_predictions(out / "predictions.csv", files, run.labels, run.scored, run.classes, {"clean": run.clean})
+    wrong = run.misclassified
+    thumbnails = (
+        np.stack([run.thumbnails[i] for i in wrong]) if wrong else np.zeros((0, THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    )
+    write_misclassified(
+        out / "misclassified.npz",
+        [files[i] for i in wrong],
+        thumbnails.astype(np.uint8),
+        run.labels[wrong],
+        run.scored[wrong],
+        run.classes,
+    )
+    _write_copies(out / "training_copies.csv", files, run.copies or [""] * len(files))
 
 
 def _write_copies(path: Path, files, copies: list[str]) -> None:
@@ -176,15 +234,30 @@ def _percent(value: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--weights", required=True, help="a weights folder written by python -m train")
-    parser.add_argument("--data", required=True, help="a labelled folder: class subfolders")
+    parser.add_argument("--data", required=True, help="a labelled folder: class subfolders (or files, with --labels)")
+    parser.add_argument(
+        "--labels",
+        help="a CSV of labels (columns file,label; optional sequence, plane, site): files relative to --data",
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="LABEL=CLASS",
+        help="with --labels: a label no known spelling covers, and the model's class it means (repeatable)",
+    )
     parser.add_argument("--name", help="what to call it (default: the folder's name)")
     parser.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
     args = parser.parse_args(argv)
     name, folder = parse_external(f"{args.name}={args.data}" if args.name else args.data)
     try:
-        metrics = evaluate_folder(args.weights, folder, name, args.workers, args.device)
-    except (FileNotFoundError, ValueError) as error:
+        if args.labels:
+            extra = dict(item.rsplit("=", 1) for item in args.map if "=" in item)
+            metrics = evaluate_labelled(args.weights, folder, args.labels, name, args.device, extra)
+        else:
+            metrics = evaluate_folder(args.weights, folder, name, args.workers, args.device)
+    except (FileNotFoundError, ValueError, LabelsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(summary_line(metrics))

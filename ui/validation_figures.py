@@ -1,0 +1,51 @@
+"""The Validate page's charts, for the page and for the downloadable report alike: the evaluation page's
+own figures (ui/charts.py), drawn from a validation's predictions and `core.scoring.summarise` numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from core import evaluation
+from ui import charts
+
+
+def figures(section: dict, predictions: pd.DataFrame, classes: list[str], threshold: float) -> dict[str, go.Figure]:
+    """{"confusion", "confusion_normalised", "roc", "pr", "reliability", "risk_coverage"}; the curves only
+    when there are images. `section` is one part ("all" or "clean") of the metrics document."""
+    shown: dict[str, go.Figure] = {}
+    if section.get("confusion_matrix"):
+        counts = np.array(section["confusion_matrix"])
+        shown["confusion"] = charts.confusion_heatmap(counts, classes, normalised=False)
+        shown["confusion_normalised"] = charts.confusion_heatmap(
+            evaluation.row_normalised(counts), classes, normalised=True
+        )
+    if predictions.empty:
+        return shown
+    shown["roc"] = charts.curves_figure(evaluation.roc_curves(predictions, classes), "roc")
+    shown["pr"] = charts.curves_figure(evaluation.precision_recall_curves(predictions, classes), "pr")
+    bins = section.get("reliability") or {}
+    if bins:
+        shown["reliability"] = charts.reliability_figure(
+            evaluation.reliability_table(bins.get("uncalibrated")),
+            evaluation.reliability_table(bins.get("calibrated")),
+            section.get("ece_uncalibrated"),
+            section.get("ece"),
+        )
+    shown["risk_coverage"] = risk_coverage_with_threshold(predictions, threshold)
+    return shown
+
+
+def risk_coverage_with_threshold(predictions: pd.DataFrame, threshold: float) -> go.Figure:
+    """The risk–coverage curve with the point the product works at: it answers only at or above `threshold`."""
+    figure = charts.risk_coverage_figure({"these images": evaluation.risk_coverage(predictions)})
+    if threshold > 0:
+        coverage = float((predictions["confidence"] >= threshold).mean())
+        figure.add_vline(
+            x=coverage,
+            line={"color": "#555", "dash": "dash"},
+            annotation_text=f"abstention threshold {threshold:.0%}: {coverage:.0%} answered",
+            annotation_position="top left",
+        )
+    return figure

@@ -45,13 +45,13 @@ def train(out: Path, sources: list[Path], policy: str, extra: list[str], externa
 
 def row_of(report: dict) -> dict:
     """The figures this experiment compares, from a metrics section made by core.scoring.summarise."""
-    outcomes = report["outcomes"]
+    outcomes = report.get("outcomes") or {}  # reports written before core.scoring have none
     row = {
         "n": report["n"],
         "accuracy": report["accuracy"],
         "tumour_sensitivity": outcomes.get("tumour_sensitivity"),
-        "answered_wrong_share": outcomes["answered_wrong_share"],
-        "not_mri_share": outcomes["not_mri_share"],
+        "answered_wrong_share": outcomes.get("answered_wrong_share"),
+        "not_mri_share": outcomes.get("not_mri_share"),
     }
     sequences = report.get("breakdown", {}).get("sequence", {})
     row["by_sequence"] = {name: {"n": v["n"], "accuracy": v["accuracy"]} for name, v in sequences.items()}
@@ -94,12 +94,15 @@ def print_table(results: list[dict]) -> None:
             sequences = "  ".join(
                 f"{s} {v['accuracy']:.1%}" for s, v in row["by_sequence"].items() if v["accuracy"] is not None
             )
-            sensitivity = row["tumour_sensitivity"]
             print(
-                f"  {name:40s} n={row['n']:5d}  acc {row['accuracy']:.1%}  tumour found "
-                f"{'n/a' if sensitivity is None else f'{sensitivity:.1%}'}  answered wrong "
-                f"{row['answered_wrong_share']:.1%}  {sequences}"
+                f"  {name:40s} n={row['n']:5d}  acc {_percent(row['accuracy'])}  tumour found "
+                f"{_percent(row['tumour_sensitivity'])}  answered wrong {_percent(row['answered_wrong_share'])}  "
+                f"{sequences}"
             )
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def main() -> int:

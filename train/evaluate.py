@@ -33,7 +33,7 @@ from core.scoring import score_images
 from core.validation import THUMBNAIL_SIDE, ValidationRun, metrics_document, run_metrics, score_set
 from train.dataset import IndexedFile, Source, decode_files, index_folder
 from train.dedup import NEAR_DUPLICATE_BITS, hamming_distances
-from train.report import image_attributes, write_misclassified, write_predictions
+from train.report import EXTERNAL_THUMBNAIL_SIZE, image_attributes, write_misclassified, write_predictions
 from train.split_data import hash_words
 from train.splits import TRAIN, VAL
 
@@ -134,7 +134,15 @@ def evaluate_folder(
         classifier.classes,
         {"clean": clean.astype(int)},
     )
-    write_misclassified(out / "misclassified.npz", data.files, data.images, labels, scored, classifier.classes)
+    write_misclassified(
+        out / "misclassified.npz",
+        data.files,
+        data.images,
+        labels,
+        scored,
+        classifier.classes,
+        EXTERNAL_THUMBNAIL_SIZE,
+    )
     _write_copies(out / "training_copies.csv", data.files, copies)
     return metrics
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,9 @@ from train.dataset import IndexedFile, PreparedData
 from train.split_data import MANIFEST_COLUMNS, SplitData
 
 THUMBNAIL_SIZE = 128
+# External sets can be large and mostly wrong (that is what they are for): smaller thumbnails keep the
+# weights folder small enough to ship.
+EXTERNAL_THUMBNAIL_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -47,18 +51,8 @@ class RunRecord:
 
 
 def write_report(out: Path, record: RunRecord) -> None:
-    data, split, scored = record.data, record.split, record.scored_test
-    test = split.test
-    labels, clean = data.labels[test], split.leak_free[test]
-    files = [data.files[i] for i in test]
-    attributes = image_attributes(files)
-    full = summarise(labels, scored, data.classes, attributes)
-    leak_free = summarise(labels[clean], scored[clean], data.classes, {k: v[clean] for k, v in attributes.items()})
+    data, split = record.data, record.split
     metadata = read_metadata(out)
-    write_json_atomic(
-        out / "metadata.json",
-        {**metadata, "test_accuracy": {"full": full["accuracy"], "leak_free": leak_free["accuracy"]}},
-    )
     val_labels = data.labels[split.val]
     validation = validation_metrics(val_labels, record.val_logits.numpy(), record.temperature, data.classes)
     metrics = {
@@ -76,22 +70,44 @@ def write_report(out: Path, record: RunRecord) -> None:
             "validation_ece_after": validation["ece"],
         },
         "validation": validation,
-        "test": {"full": full, "leak_free": leak_free},
         **record.safety,
     }
     write_json_atomic(out / "metrics.json", metrics)
-    write_predictions(out / "predictions.csv", files, labels, scored, data.classes, {"leak_free": clean.astype(int)})
     write_csv(out / "history.csv", record.history, list(record.history[0]))
     write_csv(out / "split_manifest.csv", split.manifest(), MANIFEST_COLUMNS)
+    write_test_results(out, data, split.test, split.leak_free[split.test], record.scored_test)
+
+
+def write_test_results(
+    out: Path, data: PreparedData, test: np.ndarray, clean: np.ndarray, scored: ScoredImages
+) -> dict:
+    """The test section of metrics.json, predictions.csv, misclassified.npz and metadata's test accuracy, from
+    the served model's results; also what `python -m train.safety` rewrites after refitting the settings
+    (the statuses depend on them)."""
+    labels = data.labels[test]
+    files = [data.files[i] for i in test]
+    attributes = image_attributes(files)
+    full = summarise(labels, scored, data.classes, attributes)
+    leak_free = summarise(labels[clean], scored[clean], data.classes, {k: v[clean] for k, v in attributes.items()})
+    metadata = read_metadata(out)
+    write_json_atomic(
+        out / "metadata.json",
+        {**metadata, "test_accuracy": {"full": full["accuracy"], "leak_free": leak_free["accuracy"]}},
+    )
+    metrics_path = out / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    write_json_atomic(metrics_path, {**metrics, "test": {"full": full, "leak_free": leak_free}})
+    write_predictions(out / "predictions.csv", files, labels, scored, data.classes, {"leak_free": clean.astype(int)})
     wrong = write_misclassified(out / "misclassified.npz", files, data.images[test], labels, scored, data.classes)
     print(
-        f"test accuracy {full['accuracy']:.4f} (full, {full['n']} images), "
+        f"test accuracy {_fmt(full['accuracy'])} (full, {full['n']} images), "
         f"{_fmt(leak_free['accuracy'])} (leak-free, {leak_free['n']}); answered but wrong "
-        f"{_fmt(full['outcomes']['answered_wrong_share'])}; ECE {full['ece_uncalibrated']:.4f} -> {full['ece']:.4f} "
-        f"at T={record.temperature:.3f}; {wrong} misclassified; report in {out}"
+        f"{_fmt(full['outcomes']['answered_wrong_share'])}; ECE {full['ece_uncalibrated']:.4f} -> {full['ece']:.4f}; "
+        f"{wrong} misclassified; report in {out}"
     )
     for source, values in full.get("breakdown", {}).get("source", {}).items():
         print(f"  {source}: accuracy {_fmt(values['accuracy'])} on {values['n']}")
+    return {"full": full, "leak_free": leak_free}
 
 
 def image_attributes(files: list[IndexedFile]) -> dict[str, np.ndarray]:
@@ -151,13 +167,19 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 
 
 def write_misclassified(
-    path: Path, files: list[IndexedFile], images: np.ndarray, labels: np.ndarray, scored, classes: list[str]
+    path: Path,
+    files: list[IndexedFile],
+    images: np.ndarray,
+    labels: np.ndarray,
+    scored,
+    classes: list[str],
+    thumbnail_size: int = THUMBNAIL_SIZE,
 ) -> int:
     """The misclassified images as the model saw them, small enough to ship with the weights."""
     probabilities = scored.probabilities
     predicted = probabilities.argmax(axis=1)
     wrong = np.nonzero(predicted != labels)[0]
-    size = min(THUMBNAIL_SIZE, images.shape[1]) if len(images) else THUMBNAIL_SIZE
+    size = min(thumbnail_size, images.shape[1]) if len(images) else thumbnail_size
     thumbnails = np.zeros((len(wrong), size, size), np.uint8)
     for k, row in enumerate(wrong):
         thumbnails[k] = cv2.resize(images[row], (size, size), interpolation=cv2.INTER_AREA)

@@ -24,9 +24,11 @@ from core.checkpoint import read_metadata, write_json_atomic
 from core.inference import Classifier
 from core.ood import fit_gate, stage_statistics
 from core.scan_io import load_scan
+from core.scoring import score_images
 from train.abstention import choose_threshold, selective_summary, tradeoff
 from train.dataset import PreparedData, Source, prepare
 from train.non_mri import non_mri_images
+from train.report import write_test_results
 from train.splits import TEST, TRAIN, VAL
 
 TARGET_RISK = 0.01  # stated classes may be wrong at most 1 time in 100 on validation
@@ -147,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     leak_free = np.array([bool(row and row["leak_free"] in ("1", "True", "true")) for row in rows])
     sections = fit_safety(weights, data, splits, leak_free, args.device)
     print(summary_line(sections))
+    # Test statuses (ok / uncertain / not MRI) depend on the settings just fitted: score the test set again.
+    test = np.nonzero(splits == TEST)[0]
+    classifier = Classifier(weights, device=args.device)
+    scored = score_images(classifier, data.images[test], data.statistics[test], data.picture_status[test])
+    write_test_results(weights, data, test, leak_free[test], scored)
     return 0
 
 

@@ -52,9 +52,13 @@ def confusion_matrices(run: Run, subset: str) -> None:
 
 def per_class(run: Run, subset: str) -> None:
     test = run.test(subset)
-    if test is None:
-        return
-    table = evaluation.per_class_table(test)
+    if test is not None:
+        per_class_metrics(test)
+
+
+def per_class_metrics(metrics: dict) -> None:
+    """The per-class table of one metrics section (a test subset, or a validation set)."""
+    table = evaluation.per_class_table(metrics)
     if table.empty:
         return
     table["class"] = table["class"].map(display_name)

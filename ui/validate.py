@@ -21,7 +21,7 @@ from core.labels import canonical_label, display_name
 from core.validation import ValidationRun, predictions_frame, run_metrics, score_set
 from core.zip_input import RefusedArchive, is_zip, read_zip
 from train.evaluate import TrainingCopies
-from ui import resources
+from ui import dashboard, resources
 from ui.validation_figures import figures
 from ui.validation_report import PARTS, headline_frame, public_name, report_html, report_json
 
@@ -190,16 +190,7 @@ def results(result: ValidationRun, metrics: dict, hide_names: bool) -> None:
         if key in shown:
             column.plotly_chart(shown[key], key=f"validate:{key}:{part}")
     st.subheader("Per class")
-    table = evaluation.per_class_table(section)
-    table["class"] = table["class"].map(display_name)
-    st.dataframe(
-        table,
-        hide_index=True,
-        column_config={
-            name: st.column_config.NumberColumn(name.replace("_", " "), format="%.3f")
-            for name in ("precision", "recall", "f1", "roc_auc")
-        },
-    )
+    dashboard.per_class_metrics(section)
     st.subheader("ROC and precision-recall")
     left, right = st.columns(2)
     left.plotly_chart(shown["roc"], key=f"validate:roc:{part}")

@@ -66,7 +66,8 @@ def test_the_shipped_model_served_here_reproduces_its_report():
     served = Classifier(SHIPPED, device="cpu")
     report = pd.read_csv(SHIPPED / "predictions.csv")
     folders = {source: SHARED / source for source in report["source"].unique()}
-    rows = report.groupby("source", group_keys=False).apply(lambda part: part.iloc[:: max(1, len(part) // 24)][:24])
+    parts = [report[report["source"] == source] for source in folders]
+    rows = pd.concat([part.iloc[:: max(1, len(part) // 24)][:24] for part in parts])
     images = np.stack(
         [served.prepare(read_image((folders[r.source] / r.path).read_bytes())) for r in rows.itertuples()]
     )

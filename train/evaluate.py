@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -95,7 +96,7 @@ def evaluate_folder(
     mapping = {label: canonical_label(label, classifier.classes) for label in folder_classes}
     unmapped = sorted(label for label, mapped in mapping.items() if mapped is None)
     source = Source(name, folder)
-    files = [f.__class__(f.path, f.relative, f.label, f.origin, name) for f in files if mapping[f.label]]
+    files = [dataclasses.replace(f, source=name) for f in files if mapping[f.label]]
     data = decode_files([source], folder_classes, files, classifier.preprocessing, workers=workers)
     labels = np.array([classifier.classes.index(mapping[f.label]) for f in data.files], dtype=np.int64)
 

@@ -231,7 +231,8 @@ def test_identical_uploads_are_flagged_with_the_number_of_the_first(app):
     upload(app, ("a.png", data), ("b.png", png(2, "glioma")), ("copy of a.png", data))
     table = app.dataframe[0].value
     assert list(table["#"]) == [1, 2, 3]  # one numbering: the upload order
-    assert table.loc[table["file"] == "copy of a.png", "note"].iloc[0] == "Identical to #1 (the same file uploaded twice)."
+    note = table.loc[table["file"] == "copy of a.png", "note"].iloc[0]
+    assert note == "Identical to #1 (the same file uploaded twice)."
     assert any("1 file(s) are identical to an earlier upload" in w.value for w in app.warning)
     assert by_label(app.selectbox, "Show in detail").options == ["1. a.png", "2. b.png", "3. copy of a.png"]
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.scan_io import FORMATS
-from ui import batch, resources, scan_panel, scans
+from ui import batch, pacs, resources, scan_panel, scans
 from ui.sidebar import NOTICE
 
 SAMPLES_KEY = "samples:on"
@@ -21,6 +21,7 @@ uploads = st.file_uploader(
     "memory: never written to disk, never sent anywhere.",
     key="uploads",
 )
+from_pacs = pacs.source()  # a fetched series enters as uploads do
 
 
 def toggle_samples() -> None:
@@ -35,7 +36,7 @@ st.button(
     key="samples:button",
 )
 
-entries = scans.collect(uploads, st.session_state.get(SAMPLES_KEY, False))
+entries = scans.collect([*(uploads or []), *from_pacs], st.session_state.get(SAMPLES_KEY, False))
 if not entries:
     st.info(f"Upload one or more scans ({FORMATS}), or try the example scans.", icon=":material/upload_file:")
     st.stop()

@@ -30,7 +30,7 @@ from core.inference import Classifier
 from core.model_info import ModelInfo
 from core.pacs import Pacs, PacsError, PacsSettings, SeriesHit, StudyQuery, read_dataset
 from core.scan_io import load_scan
-from tests.orthanc import empty_orthanc, orthanc, start_orthanc, stop_orthanc  # noqa: F401  (fixtures)
+from tests.orthanc import start_orthanc, stop_orthanc
 from tests.pacs_studies import ACCESSION, NOT_TO_COPY, PATIENT, PATIENT_SECRETS, ct_study, mr_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,8 +123,8 @@ def test_a_series_goes_to_the_pacs_and_its_results_come_back_as_dicom(empty_orth
     assert probabilities_in(report_back) == pytest.approx(answer.probabilities, abs=1e-6)
     lines = report_lines(report_back)
     dump = "\n".join(lines)
-    assert f"Result status: " in dump and f"({SCHEME} {answer.status})" in dump
-    assert (f"Finding: " in dump) == (answer.status == OK)
+    assert "Result status: " in dump and f"({SCHEME} {answer.status})" in dump
+    assert ("Finding: " in dump) == (answer.status == OK)
     if answer.status == OK:
         assert f"({SCHEME} {answer.prediction})" in dump
     assert f"Algorithm Name: {model.name}" in dump
@@ -223,6 +223,9 @@ def test_tls_failure(orthanc):
 def _assert_plain(error: PacsError) -> None:
     """The message names neither the URL nor what was searched for, and hides the library's exception."""
     text = str(error)
-    assert "http:" not in text.lower() and "127.0.0.1" not in text and not any(secret in text for secret in PATIENT_SECRETS)
+    assert (
+        "http:" not in text.lower()
+        and "127.0.0.1" not in text
+        and not any(secret in text for secret in PATIENT_SECRETS)
+    )
     assert error.__cause__ is None and error.__suppress_context__
-

@@ -13,7 +13,7 @@ from core.gradcam import METHODS
 from core.labels import display_name
 from core.png import png_bytes
 from core.scan_io import DICOM, NIFTI, View
-from ui import charts, scans, verdict
+from ui import charts, dicom_export, scans, verdict
 from ui.scans import Entry, widget_key
 
 PREDICTED = "predicted class"
@@ -56,6 +56,7 @@ def render(run: Path, entry: Entry, assessment: Assessment | None, classes: list
             with st.expander("Grad-CAM (where the model looked; not a diagnosis)"):
                 _explained_pictures(run, entry, view, assessment, classes)
 
+    dicom_export.render(run, entry, view, assessment)  # DICOM scans only: the answer as SR and SC
     if scan.kind == NIFTI:
         _volume_sweep(run, entry, view, classes)
 

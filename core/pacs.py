@@ -134,10 +134,14 @@ class SeriesHit:
     instance_count: int | None
 
     @property
-    def label(self) -> str:
+    def name(self) -> str:
         number = f"Series {self.number}" if self.number is not None else "Series"
-        count = f"{self.instance_count} images" if self.instance_count is not None else ""
-        return " · ".join(part for part in (number, self.description or "no description", count) if part)
+        return f"{number} · {self.description or 'no description'}"
+
+    @property
+    def label(self) -> str:
+        count = f" · {self.instance_count} images" if self.instance_count is not None else ""
+        return self.name + count
 
 
 @dataclass(frozen=True, repr=False)

@@ -99,7 +99,7 @@ def _pick_and_fetch(configured: PacsSettings) -> None:
                 st.error(str(error), icon=":material/cloud_off:")
                 return
         st.session_state[FETCHED_KEY] = files
-        st.session_state[FETCHED_LABEL_KEY] = f"{len(files)} images of {chosen.label} ({study.date or 'undated'})"
+        st.session_state[FETCHED_LABEL_KEY] = f"{len(files)} images of {chosen.name} ({study.date or 'undated'})"
         st.rerun()  # the page reads the new files from the top
 
 

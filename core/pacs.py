@@ -101,9 +101,10 @@ class StudyQuery:
         if self.patient_id.strip():
             filters["PatientID"] = self.patient_id.strip()
         if self.date_from or self.date_to:
+            # DICOM date ranges (PS3.4 C.2.2.2.5): "A-B", "A-" (on or after), "-B" (on or before), "A" (that day)
             start = self.date_from.strftime("%Y%m%d") if self.date_from else ""
-            end = (self.date_to or self.date_from).strftime("%Y%m%d")
-            filters["StudyDate"] = end if start == end else f"{start}-{end}"
+            end = self.date_to.strftime("%Y%m%d") if self.date_to else ""
+            filters["StudyDate"] = start if start == end else f"{start}-{end}"
         if self.mr_only:
             filters["ModalitiesInStudy"] = MR
         return filters

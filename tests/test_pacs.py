@@ -229,3 +229,36 @@ def _assert_plain(error: PacsError) -> None:
         and not any(secret in text for secret in PATIENT_SECRETS)
     )
     assert error.__cause__ is None and error.__suppress_context__
+
+
+# ---- settings and queries (no server) ----------------------------------------------------------------------
+
+
+def test_settings_come_from_the_secrets_table_else_the_environment():
+    environment = {"MRI_PACS_URL": "http://env/dicom-web", "MRI_PACS_TOKEN": "t0k", "MRI_PACS_VERIFY_TLS": "false"}
+    secrets = {"url": "https://pacs.example.org/dicom-web/", "username": "reader", "password": "pw", "timeout": 3}
+    chosen = PacsSettings.from_sources(secrets, environment)
+    assert (chosen.url, chosen.username, chosen.verify_tls, chosen.timeout) == (
+        "https://pacs.example.org/dicom-web",
+        "reader",
+        True,  # verification is on unless switched off
+        3.0,
+    )
+    assert "pw" not in repr(chosen)
+    from_environment = PacsSettings.from_sources({}, environment)
+    assert (from_environment.url, from_environment.token, from_environment.verify_tls) == (
+        "http://env/dicom-web",
+        "t0k",
+        False,
+    )
+    assert "t0k" not in repr(from_environment)
+    assert PacsSettings.from_sources(None, {}) is None
+
+
+def test_a_query_asks_for_what_was_filled_in():
+    assert StudyQuery().filters() == {"ModalitiesInStudy": "MR"}
+    query = StudyQuery(" A1 ", "P2", date(2024, 3, 1), date(2024, 3, 31), mr_only=False)
+    assert query.filters() == {"AccessionNumber": "A1", "PatientID": "P2", "StudyDate": "20240301-20240331"}
+    assert StudyQuery(date_from=date(2024, 3, 17)).filters()["StudyDate"] == "20240317-"
+    assert StudyQuery(date_from=date(2024, 3, 17), date_to=date(2024, 3, 17)).filters()["StudyDate"] == "20240317"
+    assert StudyQuery(date_to=date(2024, 3, 17)).filters()["StudyDate"] == "-20240317"

@@ -47,6 +47,28 @@ CLASSIFIED_CONCEPT = CodedConcept("classified", SCHEME, "Image classified")
 RULE_CONCEPT = CodedConcept("rule", SCHEME, "Series rule")
 
 
+# What a result needs of its source to be filed with it in a PACS (and what highdicom reads off it).
+REQUIRED_IDENTIFIERS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+
+
+class UnfileableSourceError(ValueError):
+    """The source lacks the identifiers a result needs; str() is a message for the clinician."""
+
+
+def check_sources(sources: Sequence[Dataset]) -> None:
+    """UnfileableSourceError unless every source has its study, series and instance UIDs, all of one study."""
+    if not sources:
+        raise UnfileableSourceError("There is no DICOM image to attach a result to.")
+    missing = sorted({keyword for source in sources for keyword in REQUIRED_IDENTIFIERS if not source.get(keyword)})
+    if missing:
+        raise UnfileableSourceError(
+            f"This DICOM file lacks {', '.join(missing)}, so a DICOM result cannot be filed with it in a PACS. "
+            "Export the scan from the PACS or scanner again, with its identifiers."
+        )
+    if len({str(source.StudyInstanceUID) for source in sources}) > 1:
+        raise UnfileableSourceError("The images belong to different studies; a result covers one study.")
+
+
 @dataclass(frozen=True)
 class Finding:
     """What was classified and the answer, independent of how it was computed: one slice (of a file or a
@@ -89,6 +111,7 @@ class Finding:
 
 def structured_report(sources: Sequence[Dataset], finding: Finding, model: ModelInfo) -> hd.sr.ComprehensiveSR:
     """The SR for `finding` on `sources` (the classified instances, all of one study)."""
+    check_sources(sources)
     algorithm = algorithm_identification(model)
     unit = codes.UCUM.NoUnits
     measurements = [
@@ -145,6 +168,7 @@ def structured_report(sources: Sequence[Dataset], finding: Finding, model: Model
 
 def secondary_capture(source: Dataset, overlay: np.ndarray, finding: Finding, model: ModelInfo) -> hd.sc.SCImage:
     """The Grad-CAM overlay (RGB uint8, H × W × 3) as a Secondary Capture in the source's study."""
+    check_sources([source])
     picture = np.ascontiguousarray(overlay, dtype=np.uint8)
     if picture.ndim != 3 or picture.shape[2] != 3:
         raise ValueError("the overlay must be an RGB picture (H × W × 3)")

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 
-from core.pacs import Pacs, StudyQuery
+from core.pacs import Pacs, StudyQuery, file_bytes
 from core.runs import ROOT_VARIABLE
-from tests.apptest import by_label, start, texts
+from tests.apptest import by_label, start, texts, upload
 from tests.orthanc import USER
 from tests.pacs_studies import ACCESSION, PATIENT_SECRETS, ct_study, mr_study
+from tests.phantoms import phantom
+from tests.scan_files import dicom_bytes
 
 SHIPPED_ROOT = Path(__file__).resolve().parents[1] / "weights"
 
@@ -88,3 +91,21 @@ def test_pacs_problems_are_said_in_plain_words(empty_orthanc, monkeypatch, case)
         expected = "refused the credentials" if case == "wrong password" else "No MR study matches this search"
     assert not at.exception
     assert expected in texts(at)
+
+
+def test_an_uploaded_dicom_gets_its_result_as_dicom_or_the_reason_why_not(monkeypatch):
+    monkeypatch.setenv(ROOT_VARIABLE, str(SHIPPED_ROOT))
+    monkeypatch.delenv("MRI_PACS_URL", raising=False)
+    with_identifiers = file_bytes(mr_study(slices=1).datasets[0])
+    without = dicom_bytes(phantom(3, "glioma", 128).astype(np.uint16) * 16)  # no study or series UIDs
+    at = upload(start(), ("IM0001", with_identifiers))
+    assert not at.exception
+    assert {b.label for b in at.get("download_button")} >= {
+        "Download result (DICOM SR)",
+        "Download Grad-CAM (DICOM SC)",
+    }
+    assert "Store result in PACS" not in [b.label for b in at.button]  # no PACS configured
+    at = upload(start(), ("IM0002", without))
+    assert not at.exception
+    assert "lacks SeriesInstanceUID, StudyInstanceUID, so a DICOM result cannot be filed" in texts(at)
+    assert "Download result (DICOM SR)" not in [b.label for b in at.get("download_button")]

@@ -14,6 +14,7 @@ from core.dicom_results import (
     NOT_A_DIAGNOSIS,
     SCHEME,
     Finding,
+    UnfileableSourceError,
     device_uid,
     patient_orientation,
     probabilities_in,
@@ -111,3 +112,13 @@ def test_orientation_and_device_identity():
 
 def _rgb() -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+
+def test_a_source_without_identifiers_gets_a_reason_not_a_result():
+    source = mr_study(slices=1, size=32).datasets[0]
+    del source.StudyInstanceUID
+    finding = Finding.of_slice(Assessment(OK, SCORES))
+    with pytest.raises(UnfileableSourceError, match="lacks StudyInstanceUID, so a DICOM result cannot be filed"):
+        structured_report([source], finding, MODEL)
+    with pytest.raises(UnfileableSourceError, match="different studies"):
+        structured_report([mr_study(1, size=32).datasets[0], mr_study(1, size=32).datasets[0]], finding, MODEL)

@@ -15,7 +15,13 @@ import streamlit as st
 from pydicom.dataset import Dataset
 
 from core.assessment import Assessment
-from core.dicom_results import Finding, secondary_capture, structured_report
+from core.dicom_results import (
+    Finding,
+    UnfileableSourceError,
+    check_sources,
+    secondary_capture,
+    structured_report,
+)
 from core.gradcam import overlay
 from core.pacs import Pacs, PacsError, file_bytes, read_dataset
 from core.scan_io import DICOM, View
@@ -42,6 +48,9 @@ def render(run: Path, entry: Entry, view: View, assessment: Assessment | None) -
             "overlay. Both carry this scan's patient and study details so that a PACS files them with it."
         )
         datasets = _built(run, entry, view, assessment, data)
+        if isinstance(datasets, str):
+            st.info(datasets, icon=":material/info:")
+            return
         report, capture = (file_bytes(dataset) for dataset in datasets)
         columns = st.columns(3)
         stem = Path(entry.name).stem or "scan"
@@ -90,19 +99,26 @@ def _store(entry: Entry, datasets: tuple[Dataset, Dataset], column) -> None:
         )
 
 
-def _built(run: Path, entry: Entry, view: View, assessment: Assessment, data: bytes) -> tuple[Dataset, Dataset]:
-    """The SR and SC for the scan's current view, memoised per scan, view and run (whose answer they hold)."""
+def _built(run: Path, entry: Entry, view: View, assessment: Assessment, data: bytes) -> tuple[Dataset, Dataset] | str:
+    """The SR and SC for the scan's current view, memoised per scan, view and run (whose answer they hold); or
+    why there can be none for this file."""
 
-    def build() -> tuple[Dataset, Dataset]:
-        source = read_dataset(data)
-        frames = entry.scan.dicom.frame_count
-        finding = Finding.of_slice(assessment, view.frame + 1, frames) if frames > 1 else Finding.of_slice(assessment)
-        model = resources.model_info(run)
-        classes = resources.classifier(run).classes
-        target = classes.index(assessment.prediction or assessment.top_class)
-        gray = entry.scan.render(view)
-        picture = overlay(gray, scans.heatmap(run, entry, view, CAM_METHOD, target), CAM_OPACITY)
-        return structured_report([source], finding, model), secondary_capture(source, picture, finding, model)
+    def build() -> tuple[Dataset, Dataset] | str:
+        try:
+            source = read_dataset(data)
+            check_sources([source])  # before the Grad-CAM it would cost
+            frames = entry.scan.dicom.frame_count
+            finding = (
+                Finding.of_slice(assessment, view.frame + 1, frames) if frames > 1 else Finding.of_slice(assessment)
+            )
+            model, classes = resources.model_info(run), resources.classifier(run).classes
+            target = classes.index(assessment.prediction or assessment.top_class)
+            picture = overlay(entry.scan.render(view), scans.heatmap(run, entry, view, CAM_METHOD, target), CAM_OPACITY)
+            return structured_report([source], finding, model), secondary_capture(source, picture, finding, model)
+        except UnfileableSourceError as error:
+            return str(error)
+        except Exception:  # the file's tags are the user's: one odd tag never takes the page down
+            return "A DICOM result cannot be built from this file's tags. The answer above stands."
 
     return memo("dicom_results", capacity=32).get((entry.key, view, resources.stamp(run)), build)
 

@@ -12,7 +12,7 @@ import pytest
 from core.pacs import Pacs, StudyQuery, file_bytes
 from core.runs import ROOT_VARIABLE
 from tests.apptest import by_label, start, texts, upload
-from tests.orthanc import USER
+from tests.orthanc import USER, free_port
 from tests.pacs_studies import ACCESSION, PATIENT_SECRETS, ct_study, mr_study
 from tests.phantoms import phantom
 from tests.scan_files import dicom_bytes
@@ -35,13 +35,17 @@ def search(at, **fields):
     return by_label(at.button, "Search the PACS").click().run()
 
 
-def test_without_a_pacs_the_page_says_how_to_configure_one(monkeypatch):
+def test_the_pacs_is_configured_by_the_secrets_file_or_the_page_says_how(monkeypatch):
     monkeypatch.setenv(ROOT_VARIABLE, str(SHIPPED_ROOT))
     for name in ("MRI_PACS_URL", "MRI_PACS_USERNAME", "MRI_PACS_PASSWORD", "MRI_PACS_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     at = start()
     assert not at.exception
     assert "No PACS is configured" in texts(at) and "MRI_PACS_URL" in texts(at)
+    at.secrets["pacs"] = {"url": f"http://127.0.0.1:{free_port()}/dicom-web"}  # as .streamlit/secrets.toml says
+    at = search(at.run(), **{"Patient ID": "P1"})
+    assert not at.exception
+    assert "The PACS cannot be reached" in texts(at) and "No PACS is configured" not in texts(at)
 
 
 def test_a_series_is_fetched_classified_and_its_result_stored_back(empty_orthanc, monkeypatch):

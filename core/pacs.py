@@ -181,12 +181,16 @@ class Pacs:
             hits = [_study_hit(Dataset.from_json(item)) for item in found]
         return sorted(hits, key=lambda hit: hit.date, reverse=True)
 
-    def mr_series(self, study_uid: str) -> list[SeriesHit]:
-        """The study's MR series; PacsError when the study is not there or holds none."""
+    def series(self, study_uid: str) -> list[SeriesHit]:
+        """Every series of the study, of any modality (results stored back among them)."""
         fields = ["Modality", "SeriesNumber", "SeriesDescription", "NumberOfSeriesRelatedInstances"]
         with _talking("study"):
             found = self._client.search_for_series(study_instance_uid=study_uid, fields=fields)
-            series = [_series_hit(study_uid, Dataset.from_json(item)) for item in found]
+            return [_series_hit(study_uid, Dataset.from_json(item)) for item in found]
+
+    def mr_series(self, study_uid: str) -> list[SeriesHit]:
+        """The study's MR series; PacsError when the study is not there or holds none."""
+        series = self.series(study_uid)
         if not series:
             raise PacsError("The PACS has no series in this study (it may have been moved or deleted).")
         magnetic = [hit for hit in series if hit.modality == MR]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
 
 from core.pacs import Pacs, StudyQuery, file_bytes
@@ -72,8 +71,8 @@ def test_a_series_is_fetched_classified_and_its_result_stored_back(empty_orthanc
     at = by_label(at.button, "Store result in PACS").click().run()
     assert not at.exception
     assert "Stored in the PACS" in texts(at)
-    found = Pacs(empty_orthanc.settings())._client.search_for_series(study.study_uid, fields=["Modality"])
-    assert sorted(pydicom.Dataset.from_json(item).Modality for item in found) == ["MR", "OT", "SR"]
+    found = Pacs(empty_orthanc.settings()).series(study.study_uid)
+    assert sorted(hit.modality for hit in found) == ["MR", "OT", "SR"]
     visible = texts(at).replace(ACCESSION, "")  # the user typed the accession number into the search form
     assert not any(secret in visible for secret in PATIENT_SECRETS)
 

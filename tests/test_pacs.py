@@ -93,15 +93,15 @@ def test_a_series_goes_to_the_pacs_and_its_results_come_back_as_dicom(empty_orth
 
     started = time.perf_counter()
     pacs.store([report, capture])
-    found = pacs._client.search_for_series(study_instance_uid=study.study_uid, fields=["Modality"])
-    by_modality = {pydicom.Dataset.from_json(item).Modality: pydicom.Dataset.from_json(item) for item in found}
+    by_modality = {hit.modality: hit for hit in pacs.series(study.study_uid)}
     assert set(by_modality) == {"MR", "SR", "OT"}
+    assert by_modality["SR"].description == report.SeriesDescription
     assert [hit.series_uid for hit in pacs.mr_series(study.study_uid)] == [study.series_uid]  # results are no MR
-    [report_back] = pacs._client.retrieve_series(study.study_uid, by_modality["SR"].SeriesInstanceUID)
-    [capture_back] = pacs._client.retrieve_series(study.study_uid, by_modality["OT"].SeriesInstanceUID)
+    [report_file] = pacs.fetch_series(by_modality["SR"])
+    [capture_file] = pacs.fetch_series(by_modality["OT"])
     timings["store SR + SC (STOW-RS), find and fetch them back"] = time.perf_counter() - started
-    report_back = pydicom.dcmread(io.BytesIO(_file(report_back)))  # parsed from bytes, as any reader would
-    capture_back = pydicom.dcmread(io.BytesIO(_file(capture_back)))
+    report_back = pydicom.dcmread(io.BytesIO(report_file.getvalue()))  # parsed from bytes, as any reader would
+    capture_back = pydicom.dcmread(io.BytesIO(capture_file.getvalue()))
 
     sources = {dataset.SOPInstanceUID for dataset in study.datasets}
     series_uids = {study.series_uid}
@@ -134,12 +134,6 @@ def test_a_series_goes_to_the_pacs_and_its_results_come_back_as_dicom(empty_orth
     np.testing.assert_array_equal(capture_back.pixel_array, picture)
     assert capture_back.SourceImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
     _write_dump(lines, timings, answer.status)
-
-
-def _file(dataset: pydicom.Dataset) -> bytes:
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
 
 
 def _write_dump(lines: list[str], timings: dict[str, float], status: str) -> None:

@@ -3,9 +3,11 @@ search, pick a study and series, fetch, get answers, store the result back; and 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 
 from core.pacs import Pacs, StudyQuery, file_bytes
@@ -112,3 +114,50 @@ def test_an_uploaded_dicom_gets_its_result_as_dicom_or_the_reason_why_not(monkey
     assert not at.exception
     assert "lacks SeriesInstanceUID, StudyInstanceUID, so a DICOM result cannot be filed" in texts(at)
     assert "Download result (DICOM SR)" not in [b.label for b in at.get("download_button")]
+
+
+def _series_export(run: str, files: list, finding) -> None:
+    """A script for AppTest.from_function: what a series view does with a fetched series and its answer."""
+    from pathlib import Path
+
+    import streamlit as st
+
+    from ui import dicom_export, scans
+    from ui.pacs import FETCHED_KEY
+
+    st.session_state[FETCHED_KEY] = files
+    entries = scans.collect(files, use_samples=False)
+    shown = entries[1]
+    dicom_export.render_series(Path(run), entries, finding, (shown, scans.current_view(shown)))
+
+
+def test_a_series_answer_is_stored_as_one_sr_over_every_slice(empty_orthanc, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.assessment import OK
+    from core.dicom_results import Finding, probabilities_in, report_lines
+
+    study = mr_study(slices=4)
+    pacs = Pacs(empty_orthanc.settings())
+    pacs.store(study.datasets)
+    files = pacs.fetch_series(pacs.mr_series(study.study_uid)[0])
+    scores = (("glioma", 0.9), ("meningioma", 0.05), ("notumor", 0.03), ("pituitary", 0.02))
+    finding = Finding(OK, scores, "glioma", slice_count=4, rule="glioma: 3 consecutive slices over 0.8")
+    point_at(monkeypatch, empty_orthanc)
+    at = AppTest.from_function(
+        _series_export, args=(str(SHIPPED_ROOT / "default"), files, finding), default_timeout=120
+    ).run()
+    assert not at.exception
+    at = by_label(at.button, "Store result in PACS").click().run()  # fetched from the PACS: no consent box
+    assert not at.exception and "Stored in the PACS" in texts(at)
+    by_modality = {hit.modality: hit for hit in pacs.series(study.study_uid)}
+    [report] = pacs.fetch_series(by_modality["SR"])
+    [capture] = pacs.fetch_series(by_modality["OT"])
+    report, capture = pydicom.dcmread(io.BytesIO(report.data)), pydicom.dcmread(io.BytesIO(capture.data))
+    dump = "\n".join(report_lines(report))
+    assert "Series rule: glioma: 3 consecutive slices over 0.8" in dump and "Series of 4 slices" in dump
+    assert probabilities_in(report) == pytest.approx(dict(scores))
+    [evidence] = report.CurrentRequestedProcedureEvidenceSequence
+    referenced = {item.ReferencedSOPInstanceUID for item in evidence.ReferencedSeriesSequence[0].ReferencedSOPSequence}
+    assert referenced == {file.sop_instance_uid for file in files}
+    assert capture.SourceImageSequence[0].ReferencedSOPInstanceUID == files[1].sop_instance_uid

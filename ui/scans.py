@@ -177,14 +177,15 @@ def result(entry: Entry, view: View | None, answer: Assessment | None) -> ScanRe
 
 
 def heatmap(run: Path, entry: Entry, view: View, method: str, target: int) -> np.ndarray:
-    """Grad-CAM evidence for class `target`, mapped back onto the shown picture's pixels."""
+    """Grad-CAM evidence for class `target` on the shown picture's pixels, inside the head.
+
+    Computed once per scan, view, run, method and target, and kept for the session: changing the opacity
+    only blends again. Per session (not st.cache_data, which every session shares) so one user's scans are
+    never kept where another's requests could reach them."""
     stamp = resources.stamp(run)
 
     def compute() -> np.ndarray:
-        classifier, explainer = resources.classifier(run), resources.explainer(run)
-        gray = entry.scan.render(view)
-        heat = explainer.heatmap(classifier.prepare(gray), target, method)
-        return classifier.preprocessing.project_to_original(heat, gray)
+        return resources.explainer(run).explain(entry.scan.render(view), target, method)
 
     return memo("heatmaps", capacity=64).get((entry.key, view, stamp, method, target), compute)
 

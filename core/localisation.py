@@ -11,7 +11,9 @@ head's centroid, and its heat is spread evenly over the head. A method earns tru
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -101,3 +103,35 @@ def summarise(scores: list[PictureScore]) -> Summary | None:
         baseline_pointing_game=float(np.mean([s.baseline_hit for s in scores])),
         baseline_heat_share=float(np.mean([s.baseline_share for s in scores])),
     )
+
+
+# ---- the report `python -m train.localisation` writes next to the weights --------------------------------
+
+REPORT_FILE = "localisation.json"
+TARGETS = {"true_class": "map of the true class", "stated_class": "map of the class the app states"}
+SUBSETS = {"all": "all test slices with an outline", "leak_free": "leak-free test slices with an outline"}
+
+
+def read_report(run: Path) -> dict | None:
+    """The run's localisation report, or None when it has none (or an unreadable one)."""
+    path = Path(run) / REPORT_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def overall_rows(report: dict, target: str, subset: str) -> list[dict]:
+    """One row per method: its overall summary for `target` and `subset` (rows absent from the report are
+    left out)."""
+    rows = []
+    for method in report.get("methods", []):
+        overall = report.get("results", {}).get(target, {}).get(subset, {}).get(method, {}).get("overall")
+        if overall:
+            rows.append({"method": method, **overall})
+    return rows
+
+
+def per_class_rows(report: dict, target: str, subset: str, method: str) -> list[dict]:
+    per_class = report.get("results", {}).get(target, {}).get(subset, {}).get(method, {}).get("per_class", {})
+    return [{"class": name, **summary} for name, summary in per_class.items()]

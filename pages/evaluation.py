@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.evaluation import SUBSETS
-from ui import dashboard, resources
+from ui import dashboard, localisation_view, resources
 
 st.title("Held-out evaluation")
 run_path = resources.require_run()
@@ -27,12 +27,13 @@ subset = st.radio(
     help="The leak-free subset excludes test images with an exact or near copy in the training data.",
 )
 
-overview, calibration, training, errors, other_sources, data, compare = st.tabs(
+overview, calibration, training, errors, looks, other_sources, data, compare = st.tabs(
     [
         "Confusion & per class",
         "Calibration & abstention",
         "Training",
         "Misclassified",
+        "Where the model looks",
         "Other sources",
         "Data",
         "Compare runs",
@@ -56,6 +57,9 @@ with training:
 with errors:
     st.subheader("Misclassified test images")
     dashboard.misclassified_gallery(run, subset)
+with looks:
+    st.subheader("Where the model looks")
+    localisation_view.where_the_model_looks(run_path, subset)
 with other_sources:
     st.subheader("Scored on other sources")
     if run.externals:

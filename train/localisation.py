@@ -32,12 +32,10 @@ from core.checkpoint import write_json_atomic
 from core.gradcam import METHODS, Explainer
 from core.image_io import read_image
 from core.inference import Classifier
-from core.localisation import TOLERANCE_FRACTION, PictureScore, score, summarise
+from core.localisation import REPORT_FILE, SUBSETS, TARGETS, TOLERANCE_FRACTION, PictureScore, score, summarise
 from core.preprocessing import head_mask
 
-OUTPUT_FILE = "localisation.json"
-TARGETS = ("stated_class", "true_class")
-SUBSETS = ("all", "leak_free")
+OUTPUT_FILE = REPORT_FILE
 
 
 def test_images_with_masks(weights: Path, data: Path, masks: Path) -> list[dict]:

@@ -17,7 +17,7 @@ from core.gradcam import METHODS, colour_scale
 from core.labels import display_name
 from core.png import png_bytes
 from core.scan_io import View
-from ui import scans
+from ui import localisation_view, scans
 from ui.scans import Entry, widget_key
 
 METHOD_KEY, OPACITY_KEY = "cam:method", "cam:opacity"  # shared by all scans of the session
@@ -64,7 +64,8 @@ def _explained(run: Path, entry: Entry, view: View, stated: str, classes: list[s
     explained.caption(
         f"Red: the regions that raised the score of {display_name(target_name)} most; blue, fading into the plain "
         "image: little effect. The colours are relative to this image (its strongest region is red), not a "
-        "probability, and the map is blank outside the head."
+        "probability, and the map is blank outside the head. "
+        + localisation_view.headline(run, method, "stated_class" if target == STATED else "true_class")
     )
     explained.download_button(
         "Download overlay (PNG)",

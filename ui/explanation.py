@@ -34,7 +34,7 @@ def show(run: Path, entry: Entry, view: View, assessment: Assessment, classes: l
     if assessment.prediction:
         _explained(run, entry, view, assessment.prediction, classes)
         return
-    st.image(png_bytes(entry.scan.render(view)), caption=ORIGINAL_CAPTION, width="stretch")
+    st.image(scans.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
     with st.expander("Grad-CAM (where the model looked; not a diagnosis)"):
         _explained(run, entry, view, "", classes)
 
@@ -58,7 +58,7 @@ def _explained(run: Path, entry: Entry, view: View, stated: str, classes: list[s
     with st.spinner(f"Computing {method}…"):
         overlay = scans.overlay_png(run, entry, view, method, classes.index(target_name), opacity)
     original, explained = st.columns(2)
-    original.image(png_bytes(entry.scan.render(view)), caption=ORIGINAL_CAPTION, width="stretch")
+    original.image(scans.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
     explained.image(overlay, caption=f"{method}: evidence for {display_name(target_name)}", width="stretch")
     explained.image(_colour_key(opacity), width="stretch")
     explained.caption(

@@ -191,8 +191,18 @@ def heatmap(run: Path, entry: Entry, view: View, method: str, target: int) -> np
 
 
 def overlay_png(run: Path, entry: Entry, view: View, method: str, target: int, opacity: float) -> bytes:
-    gray = entry.scan.render(view)
-    return png_bytes(overlay(gray, heatmap(run, entry, view, method, target), opacity))
+    """The overlay as a PNG, kept for the session like the map: a rerun for another control re-encodes nothing."""
+
+    def compute() -> bytes:
+        return png_bytes(overlay(entry.scan.render(view), heatmap(run, entry, view, method, target), opacity))
+
+    key = (entry.key, view, resources.stamp(run), method, target, opacity)
+    return memo("overlays", capacity=16).get(key, compute)
+
+
+def picture_png(entry: Entry, view: View) -> bytes:
+    """The picture as classified, as a PNG, encoded once per view for the session."""
+    return memo("pictures", capacity=16).get((entry.key, view), lambda: png_bytes(entry.scan.render(view)))
 
 
 def thumbnail_uri(entry: Entry, view: View) -> str | None:

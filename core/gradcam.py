@@ -122,3 +122,12 @@ def colour_scale(opacity: float, width: int = 256, height: int = 12) -> np.ndarr
     blends a map over mid-gray tissue at this opacity: the key to the colours the overlay shows."""
     heat = np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1))
     return overlay(np.full((height, width), 0.5, np.float32), heat, opacity)
+
+
+def with_colour_key(picture: np.ndarray, opacity: float) -> np.ndarray:
+    """An RGB overlay with its colour key (`colour_scale`) as a strip along the bottom, after a black gap, so
+    the key travels with the picture into downloads and printed reports."""
+    width = picture.shape[1]
+    height = max(6, round(0.04 * picture.shape[0]))
+    gap = np.zeros((max(2, height // 2), width, 3), np.uint8)
+    return np.vstack([picture, gap, colour_scale(opacity, width=width, height=height)])

@@ -50,7 +50,7 @@ def test_one_image_gets_the_cores_answer_a_chart_and_an_overlay(app, answering_w
     assert len(app.get("plotly_chart")) == 1  # per-class probabilities
     captions = [image.proto.imgs[0].caption for image in app.get("image")]
     overlay_caption = f"Grad-CAM: evidence for {display_name(expected.prediction)}"
-    assert captions == ["Image as classified", overlay_caption, ""]  # the last: the colour key
+    assert captions == ["Image as classified", overlay_caption]
     assert [b.label for b in app.get("download_button")] == ["Download overlay (PNG)"]
     for label in ("Method", "Evidence for"):
         by_label(app.selectbox, label)

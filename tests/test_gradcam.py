@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from core.gradcam import METHODS, Explainer, colour_scale, overlay
+from core.gradcam import METHODS, Explainer, colour_scale, overlay, with_colour_key
 from core.image_io import read_image
 from core.inference import DEFAULT_WEIGHTS, Classifier
 from core.preprocessing import head_mask
@@ -86,6 +86,14 @@ def test_the_colour_key_blends_as_the_overlay_does():
         strip,
         overlay(np.full((5, 100), 0.5, np.float32), np.tile(np.linspace(0, 1, 100, dtype=np.float32), (5, 1)), 0.6),
     )
+
+
+def test_the_overlay_carries_its_colour_key_along_the_bottom():
+    picture = overlay(np.full((100, 80), 0.5, np.float32), np.zeros((100, 80), np.float32), 0.5)
+    keyed = with_colour_key(picture, 0.5)
+    assert keyed.shape[1] == 80 and keyed.shape[0] > 100
+    assert np.array_equal(keyed[:100], picture)
+    assert np.array_equal(keyed[-1], colour_scale(0.5, width=80, height=1)[0])
 
 
 def randomised(classifier: Classifier) -> Classifier:

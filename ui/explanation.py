@@ -13,9 +13,8 @@ from pathlib import Path
 import streamlit as st
 
 from core.assessment import Assessment
-from core.gradcam import METHODS, colour_scale
+from core.gradcam import METHODS
 from core.labels import display_name
-from core.png import png_bytes
 from core.scan_io import View
 from ui import localisation_view, scans
 from ui.scans import Entry, widget_key
@@ -60,11 +59,10 @@ def _explained(run: Path, entry: Entry, view: View, stated: str, classes: list[s
     original, explained = st.columns(2)
     original.image(scans.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
     explained.image(overlay, caption=f"{method}: evidence for {display_name(target_name)}", width="stretch")
-    explained.image(_colour_key(opacity), width="stretch")
     explained.caption(
-        f"Red: the regions that raised the score of {display_name(target_name)} most; blue, fading into the plain "
-        "image: little effect. The colours are relative to this image (its strongest region is red), not a "
-        "probability, and the map is blank outside the head. "
+        f"Colour key under the picture. Red: the regions that raised the score of {display_name(target_name)} "
+        "most; blue, fading into the plain image: little effect. The colours are relative to this image (its "
+        "strongest region is red), not a probability, and the map is blank outside the head. "
         + localisation_view.headline(run, method, "stated_class" if target == STATED else "true_class")
     )
     explained.download_button(
@@ -84,11 +82,6 @@ def _target_label(option: str, stated: str) -> str:
     if option == NONE:
         return "No map (no class stated)"
     return display_name(option)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _colour_key(opacity: float) -> bytes:
-    return png_bytes(colour_scale(opacity))
 
 
 def file_name(name: str, picture: str, method: str, target: str) -> str:

@@ -17,7 +17,7 @@ import streamlit as st
 from core import assessment as assessment_module  # called through the module so tests can substitute it
 from core.assessment import Assessment
 from core.dicom_io import Window, auto_window
-from core.gradcam import overlay
+from core.gradcam import overlay, with_colour_key
 from core.image_io import UnreadableScanError
 from core.png import data_uri, png_bytes, thumbnail
 from core.results import ERROR, ScanResult, scan_result
@@ -191,10 +191,12 @@ def heatmap(run: Path, entry: Entry, view: View, method: str, target: int) -> np
 
 
 def overlay_png(run: Path, entry: Entry, view: View, method: str, target: int, opacity: float) -> bytes:
-    """The overlay as a PNG, kept for the session like the map: a rerun for another control re-encodes nothing."""
+    """The overlay with its colour key, as a PNG, kept for the session like the map: a rerun for another
+    control re-encodes nothing."""
 
     def compute() -> bytes:
-        return png_bytes(overlay(entry.scan.render(view), heatmap(run, entry, view, method, target), opacity))
+        picture = overlay(entry.scan.render(view), heatmap(run, entry, view, method, target), opacity)
+        return png_bytes(with_colour_key(picture, opacity))
 
     key = (entry.key, view, resources.stamp(run), method, target, opacity)
     return memo("overlays", capacity=16).get(key, compute)

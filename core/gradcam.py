@@ -45,6 +45,8 @@ METHODS = {
     "Layer-CAM": LayerCAM,
     "Eigen-CAM": EigenCAM,
 }
+# Methods whose map ignores the target: Eigen-CAM is the first principal component of the activations.
+CLASS_AGNOSTIC = frozenset({"Eigen-CAM"})
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from core.gradcam import METHODS, Explainer, colour_scale, overlay, with_colour_key
+from core.gradcam import CLASS_AGNOSTIC, METHODS, Explainer, colour_scale, overlay, with_colour_key
 from core.image_io import read_image
 from core.inference import DEFAULT_WEIGHTS, Classifier
 from core.preprocessing import head_mask
@@ -36,6 +36,16 @@ def test_every_method_gives_a_unit_range_map_and_leaves_no_hooks(explainer, prep
     assert heat.min() >= 0.0 and heat.max() <= 1.0
     assert hooks(explainer.classifier.model) == 0
     assert all(hooks(network.model) == 0 for network in explainer._copies)
+
+
+@pytest.mark.skipif(not (DEFAULT_WEIGHTS / "model.safetensors").is_file(), reason="no shipped model")
+def test_class_agnostic_methods_draw_one_map_for_every_class_and_the_others_do_not():
+    explainer = Explainer(Classifier(DEFAULT_WEIGHTS, device="cpu"))
+    prepared = explainer.classifier.prepare(read_image(SAMPLES / "Te-meTr_0000.jpg"))
+    for method in METHODS:
+        maps = [explainer.heatmap(prepared, target, method) for target in range(len(explainer.classifier.classes))]
+        same = all(np.allclose(maps[0], other, atol=1e-5) for other in maps[1:])
+        assert same == (method in CLASS_AGNOSTIC), method
 
 
 def test_explaining_does_not_change_predictions(explainer, prepared):

@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.assessment import Assessment
-from core.gradcam import METHODS
+from core.gradcam import CLASS_AGNOSTIC, METHODS
 from core.labels import display_name
 from core.scan_io import View
 from ui import localisation_view, scans
@@ -63,6 +63,7 @@ def _explained(run: Path, entry: Entry, view: View, stated: str, classes: list[s
         f"Colour key under the picture. Red: the regions that raised the score of {display_name(target_name)} "
         "most; blue, fading into the plain image: little effect. The colours are relative to this image (its "
         "strongest region is red), not a probability, and the map is blank outside the head. "
+        + (f"{method} draws the same map whatever the class. " if method in CLASS_AGNOSTIC else "")
         + localisation_view.headline(run, method, "stated_class" if target == STATED else "true_class")
     )
     explained.download_button(

@@ -108,6 +108,7 @@ def summarise(scores: list[PictureScore]) -> Summary | None:
 # ---- the report `python -m train.localisation` writes next to the weights --------------------------------
 
 REPORT_FILE = "localisation.json"
+EXAMPLES_FILE = "localisation_examples.npz"
 TARGETS = {"true_class": "map of the true class", "stated_class": "map of the class the app states"}
 SUBSETS = {"all": "all test slices with an outline", "leak_free": "leak-free test slices with an outline"}
 
@@ -118,6 +119,15 @@ def read_report(run: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
+        return None
+
+
+def read_examples(run: Path) -> tuple[np.ndarray, list[str]] | None:
+    """The report's example overlays (uint8 (N, S, S, 3)) and their captions, or None."""
+    try:
+        with np.load(Path(run) / EXAMPLES_FILE, allow_pickle=False) as archive:
+            return archive["images"], [str(caption) for caption in archive["captions"]]
+    except (OSError, ValueError, KeyError):
         return None
 
 

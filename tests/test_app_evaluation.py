@@ -4,10 +4,11 @@ complete and with optional parts missing."""
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from core.gradcam import METHODS
-from core.localisation import REPORT_FILE, SUBSETS, TARGETS, PictureScore, summarise
+from core.localisation import EXAMPLES_FILE, REPORT_FILE, SUBSETS, TARGETS, PictureScore, summarise
 from tests.apptest import by_label, serve, start, texts
 
 
@@ -75,6 +76,12 @@ def test_where_the_model_looks_shows_the_localisation_report_beside_its_baseline
     assert list(table["method"]) == list(METHODS)
     assert set(table["pointing game"]) == {"75.0%"} and set(table["baseline pointing"]) == {"25.0%"}
     assert set(table["heat share"]) == {"40.0%"} and set(table["baseline heat share"]) == {"15.0%"}
+    images_before = len(at.get("image"))  # the misclassified gallery; no examples file, no examples
+    pictures = np.zeros((2, 8, 8, 3), np.uint8)
+    np.savez_compressed(root / "default" / EXAMPLES_FILE, images=pictures, captions=np.array(["one", "two"]))
+    at = start("pages/evaluation.py")
+    captions = [image.proto.imgs[0].caption for image in at.get("image")]
+    assert len(captions) == images_before + 2 and {"one", "two"} <= set(captions)
 
 
 def test_evaluation_page_renders_without_optional_artifacts(tmp_path, monkeypatch, tiny_weights, tiny_report):

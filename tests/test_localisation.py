@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.localisation import PictureScore, peak, score, summarise, tolerance_px
+from core.localisation import PictureScore, peak, read_examples, score, summarise, tolerance_px
 from train import localisation as bench_command
 
 
@@ -99,6 +99,9 @@ def test_the_command_scores_the_runs_test_images_that_have_masks(tmp_path, tiny_
     assert 0 <= overall["pointing_game"] <= 1 and 0 <= overall["heat_share"] <= 1
     assert 1600 / 96**2 < overall["baseline_heat_share"] <= 1  # the square's share of the head, not the canvas
     assert set(document["ms_per_map"]) == {"Grad-CAM", "Eigen-CAM"}
+    pictures, captions = read_examples(run)
+    assert pictures.dtype == np.uint8 and pictures.shape[1:] == (192, 192, 3) and len(captions) == len(pictures)
+    assert all(" peak on the tumour " in c or " peak off the tumour " in c for c in captions)
     # Reproducible: the same command gives the same figures.
     bench_command.main([*argv, "Grad-CAM", "Eigen-CAM"])
     again = json.loads((run / bench_command.OUTPUT_FILE).read_text())

@@ -11,7 +11,8 @@ picture's pixels, inside the head), for two targets:
   true_class    the folder's class
 and scored with core.localisation (pointing game, heat share, and a baseline that knows only the head), for
 all test images with a mask and for the leak-free ones (no copy in the training data). Writes
-WEIGHTS/localisation.json, which the Evaluation page shows. --limit-per-class draws a seeded sample.
+WEIGHTS/localisation.json and a few example overlays (localisation_examples.npz), which the Evaluation page
+shows. --limit-per-class draws a seeded sample.
 """
 
 from __future__ import annotations
@@ -25,17 +26,31 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from core.assessment import assess
 from core.checkpoint import write_json_atomic
-from core.gradcam import METHODS, Explainer
+from core.gradcam import METHODS, Explainer, overlay
 from core.image_io import read_image
 from core.inference import Classifier
-from core.localisation import REPORT_FILE, SUBSETS, TARGETS, TOLERANCE_FRACTION, PictureScore, score, summarise
+from core.labels import display_name
+from core.localisation import (
+    EXAMPLES_FILE,
+    REPORT_FILE,
+    SUBSETS,
+    TARGETS,
+    TOLERANCE_FRACTION,
+    PictureScore,
+    peak,
+    score,
+    summarise,
+)
+from core.png import thumbnail
 from core.preprocessing import head_mask
 
 OUTPUT_FILE = REPORT_FILE
+EXAMPLES_PER_CLASS, EXAMPLE_SIDE = 2, 192
 
 
 def test_images_with_masks(weights: Path, data: Path, masks: Path) -> list[dict]:
@@ -112,6 +127,44 @@ def measure(classifier: Classifier, rows: list[dict], data: Path, methods: list[
     }
 
 
+def write_examples(classifier: Classifier, rows: list[dict], data: Path, out: Path) -> Path:
+    """A few overlays for the Evaluation page: the first slices of each class by file name (not chosen by how
+    they score), the default method's map of the true class, the tumour's outline in green and the map's peak
+    ringed in white. uint8 (N, side, side, 3) pictures and their captions in WEIGHTS/localisation_examples.npz."""
+    explainer, method = Explainer(classifier), next(iter(METHODS))
+    by_class: dict[str, list[dict]] = defaultdict(list)
+    for row in sorted(rows, key=lambda row: row["path"]):
+        by_class[row["class"]].append(row)
+    pictures, captions = [], []
+    for name in sorted(by_class):
+        for row in by_class[name][:EXAMPLES_PER_CLASS]:
+            gray = read_image(data / row["path"])
+            tumour = read_mask(row["mask"], gray.shape)
+            heat = explainer.explain(gray, classifier.classes.index(name), method)
+            hit = score(heat, tumour, head_mask(gray)).hit
+            picture = overlay(gray, heat, 0.5)
+            outline, _ = cv2.findContours(tumour.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            width = max(2, round(max(gray.shape) / 170))
+            cv2.drawContours(picture, outline, -1, (0, 255, 0), width)
+            if (top := peak(heat)) is not None:
+                cv2.circle(picture, (top[1], top[0]), 4 * width, (255, 255, 255), width)
+            pictures.append(_square(thumbnail(picture, EXAMPLE_SIDE)))
+            where = "on the tumour" if hit else "off the tumour"
+            captions.append(f"{display_name(name)} · {method} peak {where} · {Path(row['path']).name}")
+    path = out / EXAMPLES_FILE
+    np.savez_compressed(path, images=np.stack(pictures), captions=np.array(captions), method=np.array(method))
+    return path
+
+
+def _square(picture: np.ndarray) -> np.ndarray:
+    """Centre an RGB thumbnail on a black EXAMPLE_SIDE square, so the examples stack into one array."""
+    height, width = picture.shape[:2]
+    square = np.zeros((EXAMPLE_SIDE, EXAMPLE_SIDE, 3), np.uint8)
+    top, left = (EXAMPLE_SIDE - height) // 2, (EXAMPLE_SIDE - width) // 2
+    square[top : top + height, left : left + width] = picture
+    return square
+
+
 def run(weights: Path, data: Path, masks: Path, per_class: int | None = None, seed: int = 0, methods=None) -> dict:
     classifier = Classifier(weights, device="cpu")
     methods = list(methods or METHODS)
@@ -145,6 +198,7 @@ def run(weights: Path, data: Path, masks: Path, per_class: int | None = None, se
         **measured,
     }
     write_json_atomic(weights / OUTPUT_FILE, document)
+    write_examples(classifier, rows, data, weights)
     return document
 
 

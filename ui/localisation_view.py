@@ -25,6 +25,11 @@ def _report(path: str, modified_ns: int) -> dict | None:
     return localisation.read_report(Path(path))
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _examples(path: str, modified_ns: int):
+    return localisation.read_examples(Path(path))
+
+
 def report(run: Path) -> dict | None:
     """The run's localisation report, read once per version of the file."""
     path = run / localisation.REPORT_FILE
@@ -77,6 +82,7 @@ def where_the_model_looks(run: Path, page_subset: str) -> None:
         table = _table(per_class, first="class")
         table["class"] = table["class"].map(display_name)
         st.dataframe(table, hide_index=True)
+    _show_examples(run)
     images = found.get("images", {})
     counted = sum(counts.get(subset, 0) for counts in images.values())
     stated = found.get("stated", {})
@@ -89,6 +95,18 @@ def where_the_model_looks(run: Path, page_subset: str) -> None:
         "that misses the tumour can go with a right answer: these figures say where the evidence was, not whether "
         f"the class was right. Made by `{found.get('command', COMMAND)}` on {str(found.get('created', ''))[:10]}."
     )
+
+
+def _show_examples(run: Path) -> None:
+    path = run / localisation.EXAMPLES_FILE
+    examples = _examples(str(run), path.stat().st_mtime_ns) if path.is_file() else None
+    if examples is None:
+        return
+    pictures, captions = examples
+    st.markdown("**Examples** (the first slices of each class by file name; tumour outline green, map's peak ringed)")
+    columns = st.columns(min(6, len(pictures)) or 1)
+    for slot, (picture, caption) in enumerate(zip(pictures, captions, strict=True)):
+        columns[slot % len(columns)].image(picture, caption=caption, width="stretch")
 
 
 def _table(rows: list[dict], first: str = "method") -> pd.DataFrame:

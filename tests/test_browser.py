@@ -206,7 +206,7 @@ def test_upload_a_sample_and_get_the_answer_chart_and_overlay(server, page, weig
     _wait_until_idle(page)
     old = overlay.get_attribute("src")
     changed = time.perf_counter()
-    page.get_by_label("Method").click()  # the selectbox opens its list
+    page.get_by_role("combobox", name="Method").click()  # the selectbox opens its list
     page.get_by_role("option").nth(1).click()
     _new_image_src(page, old)
     _record("method_change", changed)

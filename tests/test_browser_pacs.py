@@ -28,7 +28,7 @@ try:
 except ImportError:  # _require_browser skips, or fails under REQUIRE_BROWSER=1
     expect = sync_playwright = None
 
-BANNERS = {UNCERTAIN: "Uncertain — refer.", NOT_MRI: "This does not look like a brain MRI slice."}
+BANNERS = {UNCERTAIN: "Uncertain: no class given.", NOT_MRI: "Outside what this model was trained on."}
 
 
 @pytest.fixture(scope="module")

@@ -29,12 +29,17 @@ from core.labels import NO_TUMOUR, display_name
 class SeriesRule:
     run_length: int = 3  # consecutive tumour slices needed for a tumour answer
     healthy_share: float = 0.5  # share of slices with tissue answered "no tumour" needed for a no-tumour answer
+    # Whether a slice without an answer (uncertain, not MRI, no tissue) between tumour slices is passed over
+    # rather than ending the run: only a "no tumour" answer ends it. The shipped model abstains on a third of
+    # the test slices, so runs of strictly consecutive answers are rare even inside a tumour.
+    bridge_unanswered: bool = True
 
     def sentence(self) -> str:
+        between = " (slices without an answer between them are passed over)" if self.bridge_unanswered else ""
         return (
-            f"Tumour when at least {self.run_length} consecutive slices are each answered with a tumour class "
-            "(the class most of them state); no tumour when no such run exists and at least "
-            f"{self.healthy_share:.0%} of the slices with tissue are answered “no tumour”; otherwise uncertain."
+            f"Tumour when at least {self.run_length} consecutive slices are each answered with a tumour class"
+            f"{between}, and the class is the one most of them state; no tumour when there is no such run and at "
+            f"least {self.healthy_share:.0%} of the slices with tissue are answered “no tumour”; otherwise uncertain."
         )
 
 
@@ -54,7 +59,7 @@ def series_answer(assessments: list[Assessment | None], rule: SeriesRule = DEFAU
     """Per-slice assessments in slice order (None for a slice without tissue) -> the series' answer."""
     counts = Counter(_outcome(a) for a in assessments)
     with_tissue = [a for a in assessments if a is not None]
-    runs = [run for run in _tumour_runs(assessments) if len(run) >= rule.run_length]
+    runs = [run for run in _tumour_runs(assessments, rule.bridge_unanswered) if len(run) >= rule.run_length]
     if runs:
         in_runs = [i for run in runs for i in run]
         votes = Counter(assessments[i].prediction for i in in_runs)
@@ -108,12 +113,16 @@ def _outcome(assessment: Assessment | None) -> str:
     return assessment.prediction or assessment.status
 
 
-def _tumour_runs(assessments: list[Assessment | None]) -> list[list[int]]:
-    """Maximal runs of consecutive slices each answered with a tumour class (any tumour class)."""
+def _tumour_runs(assessments: list[Assessment | None], bridge_unanswered: bool) -> list[list[int]]:
+    """Maximal runs of consecutive slices each answered with a tumour class (any tumour class); with
+    `bridge_unanswered`, slices without an answer neither end a run nor count in it."""
     runs, current = [], []
     for index, assessment in enumerate(assessments):
-        if assessment is not None and assessment.prediction not in ("", NO_TUMOUR):
+        stated = assessment.prediction if assessment is not None else ""
+        if stated and stated != NO_TUMOUR:
             current.append(index)
+        elif bridge_unanswered and not stated:
+            continue
         elif current:
             runs.append(current)
             current = []

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.scan_io import FORMATS
-from ui import batch, resources, scan_panel, scans
+from ui import batch, resources, scan_panel, scans, series_panel
 from ui.sidebar import NOTICE
 
 SAMPLES_KEY = "samples:on"
@@ -44,6 +44,7 @@ readable = [entry for entry in entries if entry.scan is not None]
 views = {entry.key: scans.current_view(entry) for entry in readable}
 answers = scans.assessments(run, [(entry, views[entry.key]) for entry in readable])
 results = [scans.result(entry, views.get(entry.key), answers.get(entry.key)) for entry in entries]
+series_panel.show_all(run, entries, answers, classes)  # several DICOM files of one series: one series answer
 
 if len(entries) > 1:
     thumbnails = [scans.thumbnail_uri(entry, views.get(entry.key)) for entry in entries]
@@ -51,6 +52,7 @@ if len(entries) > 1:
     batch.printable_report(run, [(entry, views.get(entry.key)) for entry in entries], results)
     st.divider()
     labels = [f"{i}. {entry.name}" for i, entry in enumerate(entries, start=1)]
+    series_panel.open_requested(labels, entries)  # a series view's "open this slice" moves the picker to it
     entry = entries[labels.index(st.selectbox("Show in detail", labels, key="detail"))]
 else:
     entry = entries[0]

@@ -39,8 +39,21 @@ def slices(pattern: str, confidence: float = 0.9) -> list[Assessment | None]:
         ("______", 3, UNCERTAIN, "", ()),
     ],
 )
-def test_the_rule(pattern, run_length, status, prediction, supporting):
-    answer = series_answer(slices(pattern), SeriesRule(run_length=run_length))
+def test_the_strict_rule(pattern, run_length, status, prediction, supporting):
+    answer = series_answer(slices(pattern), SeriesRule(run_length=run_length, bridge_unanswered=False))
+    assert (answer.status, answer.prediction, answer.supporting) == (status, prediction, supporting)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "status", "prediction", "supporting"),
+    [
+        ("nnnggugggnnn", OK, "glioma", (3, 4, 6, 7, 8)),  # the uncertain slice is passed over: one run of 5
+        ("nngu_xgnnn", OK, "glioma", (2, 6)),  # unanswered slices, of every kind, are passed over...
+        ("nngngnnn", OK, "notumor", (0, 1, 3, 5, 6, 7)),  # ...but a "no tumour" answer ends a run
+    ],
+)
+def test_the_rule_that_passes_over_unanswered_slices(pattern, status, prediction, supporting):
+    answer = series_answer(slices(pattern), SeriesRule(run_length=2, bridge_unanswered=True))
     assert (answer.status, answer.prediction, answer.supporting) == (status, prediction, supporting)
 
 
@@ -55,7 +68,7 @@ def test_the_class_is_the_one_most_run_slices_state_and_a_tie_goes_to_the_more_c
 
 def test_the_answer_says_why_in_words_and_counts_every_outcome():
     answer = series_answer(slices("__nnggg_ux"), SeriesRule(run_length=3))
-    assert answer.message.startswith("3 slice(s) are answered Glioma, the longest run of consecutive tumour slices is 3")
+    assert answer.message.startswith("3 slice(s) are answered Glioma, the longest run of consecutive tumour slices")
     assert answer.counts == {"no_tissue": 3, "notumor": 2, "glioma": 3, "uncertain": 1, "not_mri": 1}
     sentence = SeriesRule(run_length=4, healthy_share=0.5).sentence()
     assert "at least 4 consecutive slices" in sentence and "at least 50% of the slices with tissue" in sentence

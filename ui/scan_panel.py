@@ -13,7 +13,7 @@ from core.gradcam import METHODS
 from core.labels import display_name
 from core.png import png_bytes
 from core.scan_io import DICOM, NIFTI, View
-from ui import charts, scans, verdict
+from ui import charts, scans, sweep_view, verdict
 from ui.scans import Entry, widget_key
 
 PREDICTED = "predicted class"
@@ -151,11 +151,7 @@ def _volume_sweep(run: Path, entry: Entry, view: View, classes: list[str]) -> No
     ):
         existing = scans.run_sweep(run, entry, view.plane)
     if existing is not None:
-        probabilities = existing.probabilities(classes)
-        st.plotly_chart(charts.slice_profile(probabilities, classes, view.index, view.plane), key=f"sweep:{entry.key}")
-        skipped = sum(a is None for a in existing.assessments)
-        if skipped:
-            st.caption(f"{skipped} slice(s) with almost no tissue were not classified (gaps in the lines).")
+        sweep_view.show(existing, classes, view.index, key=f"sweep:{entry.key}")
 
 
 def _file_name(name: str, picture: str, method: str, target: str) -> str:

@@ -3,7 +3,7 @@ assistive-use notice; the pages themselves live in pages/."""
 
 import streamlit as st
 
-from ui import sidebar
+from ui.flow import page_run
 
 st.set_page_config(page_title="Brain MRI classifier", page_icon=":material/neurology:", layout="wide")
 
@@ -15,5 +15,10 @@ page = st.navigation(
         st.Page("pages/about.py", title="About the model", icon=":material/info:"),
     ]
 )
+with page_run():  # a page may end early (ui/flow.py); the sidebar below is still drawn
+    page.run()
+# Drawn after the page, and imported here: the sidebar's model facts import PyTorch, which takes seconds on a
+# cold start, and the Classify page shows its upload box before it imports PyTorch (ui/flow.py).
+from ui import sidebar  # noqa: E402
+
 sidebar.render()
-page.run()

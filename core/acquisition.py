@@ -29,6 +29,8 @@ import numpy as np
 import pydicom
 
 from core.scan_attributes import sequence_from_words
+from core.scope import DICOM as DICOM_FILE
+from core.scope import ScanFacts
 
 AXIAL, CORONAL, SAGITTAL, OBLIQUE = "axial", "coronal", "sagittal", "oblique"
 T1, T1C, T2, FLAIR, DWI, OTHER = "T1", "T1C", "T2", "FLAIR", "DWI", "other"
@@ -53,6 +55,21 @@ class Acquisition:
             "plane": self.plane or "not stated in the file",
             "sequence": self.sequence or "not known from the tags",
         }
+
+
+def scope_facts(acquisition: Acquisition | None, name: str = "") -> ScanFacts:
+    """What core.scope compares with the model's validated scope: the tags' plane and sequence, else what the
+    file name says (an estimate, and said to be one)."""
+    from_name = ScanFacts.from_name(DICOM_FILE, name)
+    if acquisition is None:
+        return from_name
+    return ScanFacts(
+        file_type=DICOM_FILE,
+        sequence=acquisition.sequence or from_name.sequence,
+        sequence_from="DICOM tags" if acquisition.sequence else from_name.sequence_from,
+        plane=acquisition.plane or from_name.plane,
+        plane_from="DICOM orientation tag" if acquisition.plane else from_name.plane_from,
+    )
 
 
 def acquisition_of(dataset: pydicom.Dataset) -> Acquisition:

@@ -7,6 +7,7 @@ files start with); nothing is parsed, so no decoder is reached by a file the app
 
 from __future__ import annotations
 
+FORMATS = "JPG, PNG, BMP, TIFF, DICOM (.dcm or no extension), NIfTI (.nii, .nii.gz)"  # what the app reads
 _UNPACK = "Unpack it and upload the scans it holds."
 _EXPORT = "Export the picture as PNG or JPEG."
 

@@ -12,8 +12,8 @@ _DISPLAY = {
 # What a status other than "ok" means to the reader; the trust-and-safety work defines the statuses.
 STATUS_TEXT = {
     "ok": "classified",
-    "uncertain": "uncertain — refer",
-    "not_mri": "not a brain MRI slice",
+    "uncertain": "uncertain",
+    "not_mri": "unlike the scans the model was trained on",
     "too_small": "too small to classify",
     "error": "could not be read",
 }

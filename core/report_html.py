@@ -1,8 +1,11 @@
 """A printable report of a batch of scans: one self-contained HTML file (images inline as base64 PNG,
-styles inline, no scripts, no links to fetch), so it opens, prints and archives anywhere offline.
+styles inline, no scripts, no links to fetch), so it opens, prints and archives anywhere offline. The same
+HTML becomes the PDF (core/report_pdf.py), so its styles stay within what both a browser and xhtml2pdf draw:
+no flex layout, sizes in px.
 
-Every piece of text from outside (file names, messages) is escaped. Nothing about the patient is in it:
-the app never reads patient fields.
+Every piece of text from outside (file names, messages, the reader's fields) is escaped. Nothing about the
+patient is in it from the scans (the app never reads patient fields); the reader's own fields (accession
+number, name, comment) are typed for this report and go nowhere else.
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ table.summary td, table.summary th { border-bottom: 1px solid #d5dde3; }
 section.scan { border-top: 2px solid #d5dde3; padding-top: 1em; margin-top: 1.5em; page-break-inside: avoid; }
 .verdict { font-size: 1.1em; font-weight: 600; }
 .status-uncertain, .status-not_mri, .status-too_small, .status-error { color: #8a4b00; }
-.pictures { display: flex; gap: 1em; flex-wrap: wrap; }
-figure { margin: 0; } figure img { width: 18em; max-width: 100%; image-rendering: auto; }
+figure { display: inline-block; margin: 0 12px 0 0; vertical-align: top; } figure img { width: 280px; }
+td.thumb img { width: 48px; height: 48px; }
 figcaption { font-size: 0.85em; color: #4a5a66; }
 .bar { display: inline-block; height: 0.8em; background: #2f6f8f; vertical-align: middle; }
+@page { size: A4; margin: 15mm; }
 @media print { body { margin: 0; max-width: none; } section.scan { page-break-inside: avoid; } }
 """
 
@@ -46,9 +50,28 @@ class ReportEntry:
     image_png: bytes | None = None  # the picture that was classified
     overlay_png: bytes | None = None  # Grad-CAM overlay on it
     overlay_caption: str = ""  # e.g. "Grad-CAM, evidence for glioma"
+    thumbnail_png: bytes | None = None  # for the summary table, whatever the file's format
 
 
-def build_report(entries: list[ReportEntry], classes: list[str], model: ModelInfo, generated: datetime) -> str:
+@dataclass(frozen=True)
+class ReaderFields:
+    """Typed by the reader for this report only: never stored, logged or sent."""
+
+    accession: str = ""
+    reader: str = ""
+    comment: str = ""
+
+    def __bool__(self) -> bool:
+        return any((self.accession.strip(), self.reader.strip(), self.comment.strip()))
+
+
+def build_report(
+    entries: list[ReportEntry],
+    classes: list[str],
+    model: ModelInfo,
+    generated: datetime,
+    reader: ReaderFields | None = None,
+) -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -57,6 +80,7 @@ def build_report(entries: list[ReportEntry], classes: list[str], model: ModelInf
         "<h1>Brain MRI classifier: report</h1>",
         f'<p class="meta">Generated {escape(generated.strftime("%Y-%m-%d %H:%M %Z").strip())} · '
         f"{len(entries)} scan(s)</p>",
+        _reader_block(reader) if reader else "",
         _model_block(model),
         f'<p class="disclaimer">{escape(DISCLAIMER)}</p>',
         _summary_table(entries),
@@ -81,16 +105,32 @@ def _model_block(model: ModelInfo) -> str:
     )
 
 
+def _reader_block(reader: ReaderFields) -> str:
+    rows = [
+        (label, value.strip())
+        for label, value in (("Accession", reader.accession), ("Reader", reader.reader), ("Comment", reader.comment))
+        if value.strip()
+    ]
+    cells = "".join(f"<tr><th>{label}</th><td>{escape(value)}</td></tr>" for label, value in rows)
+    return f'<table class="reader">{cells}</table>'
+
+
 def _summary_table(entries: list[ReportEntry]) -> str:
     rows = "".join(
-        f"<tr><td>{i}</td><td>{escape(e.result.name)}</td><td>{escape(e.result.view)}</td>"
-        f"<td>{escape(_verdict(e.result))}</td><td>{_percent(e.result.confidence)}</td></tr>"
+        f'<tr><td>{i}</td><td class="thumb">{_thumbnail(e)}</td><td>{escape(e.result.name)}'
+        + (f" <small>({escape(e.result.view)})</small>" if e.result.view else "")
+        + f"</td><td>{escape(_verdict(e.result))}</td><td>{_percent(e.result.confidence)}</td></tr>"
         for i, e in enumerate(entries, start=1)
     )
     return (
-        '<table class="summary"><tr><th>#</th><th>File</th><th>Image</th><th>Result</th>'
+        '<table class="summary"><tr><th>#</th><th>Image</th><th>File</th><th>Result</th>'
         f"<th>Confidence</th></tr>{rows}</table>"
     )
+
+
+def _thumbnail(entry: ReportEntry) -> str:
+    picture = entry.thumbnail_png or entry.image_png
+    return f'<img alt="" src="{data_uri(picture)}">' if picture else ""
 
 
 def _scan_section(number: int, entry: ReportEntry, classes: list[str]) -> str:
@@ -108,7 +148,7 @@ def _scan_section(number: int, entry: ReportEntry, classes: list[str]) -> str:
     if entry.overlay_png:
         pictures.append(_figure(entry.overlay_png, entry.overlay_caption or "Grad-CAM overlay"))
     if pictures:
-        lines.append(f'<div class="pictures">{"".join(pictures)}</div>')
+        lines.append(f"<div>{''.join(pictures)}</div>")
     if result.assessment is not None:
         lines.append(_probability_table(result, classes))
     lines.append("</section>")
@@ -130,7 +170,7 @@ def _probability_table(result: ScanResult, classes: list[str]) -> str:
         caption += " — shown for completeness; the model gives no class for this image"
     rows = "".join(
         f"<tr><td>{escape(display_name(name))}</td><td>{probabilities[name]:.1%}</td>"
-        f'<td><span class="bar" style="width:{probabilities[name] * 12:.2f}em"></span></td></tr>'
+        f'<td><span class="bar" style="width:{probabilities[name] * 160:.0f}px"></span></td></tr>'
         for name in classes
     )
     tumour = tumour_probability(probabilities) if result.prediction else None  # no summary when no answer

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.dicom_io import DicomScan, Window, has_dicom_magic, read_dicom
-from core.file_kinds import describe_kind, is_picture_kind
+from core.file_kinds import FORMATS, describe_kind, is_picture_kind
 from core.image_io import UnreadableScanError, UnsupportedFormatError, decode_image
 from core.nifti_io import NiftiVolume, has_nifti_header, is_gzip, read_nifti
 
 IMAGE, DICOM, NIFTI = "image", "dicom", "nifti"
-FORMATS = "JPG, PNG, BMP, TIFF, DICOM (.dcm or no extension), NIfTI (.nii, .nii.gz)"
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,18 @@
 
 import streamlit as st
 
-from core.scan_io import FORMATS
-from ui import batch, resources, scan_panel, scans, series_panel
-from ui.sidebar import NOTICE
+from core.file_kinds import FORMATS
+from ui.notice import NOTICE
 
 SAMPLES_KEY = "samples:on"
 
+
+def toggle_samples() -> None:
+    st.session_state[SAMPLES_KEY] = not st.session_state.get(SAMPLES_KEY, False)
+
+
 st.title("Classify brain MRI")
 st.caption(NOTICE)
-
-run = resources.require_run(need_model=True)
-classes = resources.report(run).classes
-
 uploads = st.file_uploader(
     "Brain MRI slices or volumes",
     accept_multiple_files=True,
@@ -21,12 +21,6 @@ uploads = st.file_uploader(
     "memory: never written to disk, never sent anywhere.",
     key="uploads",
 )
-
-
-def toggle_samples() -> None:
-    st.session_state[SAMPLES_KEY] = not st.session_state.get(SAMPLES_KEY, False)
-
-
 st.button(
     "Remove the example scans" if st.session_state.get(SAMPLES_KEY) else "Try the example scans",
     on_click=toggle_samples,
@@ -35,29 +29,35 @@ st.button(
     key="samples:button",
 )
 
+# Imported once the upload box is on screen: these import PyTorch, which takes seconds on a cold start.
+from ui import batch, resources, scan_panel, scans, series_panel  # noqa: E402
+from ui.flow import end_page  # noqa: E402
+
+run = resources.require_run(need_model=True)
+classes = resources.report(run).classes
+
 entries = scans.collect(uploads, st.session_state.get(SAMPLES_KEY, False))
 if not entries:
     st.info(f"Upload one or more scans ({FORMATS}), or try the example scans.", icon=":material/upload_file:")
-    st.stop()
+    end_page()
 
 readable = [entry for entry in entries if entry.scan is not None]
 views = {entry.key: scans.current_view(entry) for entry in readable}
 answers = scans.assessments(run, [(entry, views[entry.key]) for entry in readable])
-results = [scans.result(entry, views.get(entry.key), answers.get(entry.key)) for entry in entries]
+results = batch.flag_duplicates(
+    entries, [scans.result(entry, views.get(entry.key), answers.get(entry.key)) for entry in entries]
+)
 series_panel.show_all(run, entries, answers, classes)  # several DICOM files of one series: one series answer
 
 if len(entries) > 1:
     thumbnails = [scans.thumbnail_uri(entry, views.get(entry.key)) for entry in entries]
-    batch.results_table(run, results, thumbnails, classes)
-    batch.printable_report(run, [(entry, views.get(entry.key)) for entry in entries], results)
+    clicked = batch.results_table(run, results, thumbnails, classes)
     st.divider()
-    labels = [f"{i}. {entry.name}" for i, entry in enumerate(entries, start=1)]
-    series_panel.open_requested(labels, entries)  # a series view's "open this slice" moves the picker to it
-    entry = entries[labels.index(st.selectbox("Show in detail", labels, key="detail"))]
+    series_panel.open_requested(entries)  # a series view's "open this slice" moves the detail picker to it
+    number = batch.chosen_number(entries, clicked)
 else:
-    entry = entries[0]
-
-scan_panel.render(run, entry, answers.get(entry.key), classes)
-if len(entries) == 1:
-    st.divider()
-    batch.printable_report(run, [(entry, views.get(entry.key))], results)
+    number = 1
+entry = entries[number - 1]
+scan_panel.render(run, entry, answers.get(entry.key), classes, number=number if len(entries) > 1 else None)
+st.divider()
+batch.printable_report(run, [(entry, views.get(entry.key)) for entry in entries], results)

@@ -6,9 +6,10 @@ import re
 
 import streamlit as st
 
-from core.scan_io import FORMATS
+from core.file_kinds import FORMATS
 from ui import resources, validate
-from ui.sidebar import NOTICE
+from ui.flow import end_page
+from ui.notice import NOTICE
 
 st.title("Validate on your scans")
 st.caption(
@@ -34,13 +35,13 @@ labels_upload = st.file_uploader(
 )
 if not uploads:
     st.info("Upload a ZIP of class folders, or scans and a labels CSV.", icon=":material/upload_file:")
-    st.stop()
+    end_page()
 
 gathered = validate.gather(uploads, labels_upload)
 for message in gathered.refused:
     st.error(message, icon=":material/block:")
 if not gathered.labelled.files and not gathered.labelled.unlabelled:
-    st.stop()
+    end_page()
 
 st.subheader("Labels")
 mapping = validate.label_mapping(gathered.labelled, classes)
@@ -59,7 +60,7 @@ if st.button(f"Validate {len(scored)} images", type="primary", disabled=not scor
     st.session_state[validate.RESULT_KEY] = (fingerprint, *validate.validate(run, gathered, mapping, name))
 stored = st.session_state.get(validate.RESULT_KEY)
 if stored is None or stored[0] != fingerprint:
-    st.stop()
+    end_page()
 _, result, metrics = stored
 st.divider()
 validate.downloads(result, metrics, hide_names)

@@ -157,7 +157,9 @@ def test_uncertain_scan_gets_its_own_banner_and_no_class(app, monkeypatch):
     upload(app, ("a.png", png(1, "glioma")))
     assert not app.exception
     banner = app.warning[0].value
-    assert "Uncertain — refer" in banner and "Glioma-like and meningioma-like evidence." in banner
+    assert "Uncertain: no class given" in banner and "Glioma-like and meningioma-like evidence." in banner
+    assert "refer" not in banner  # the reader is the radiologist: there is nobody to refer to
+    assert "99 %" in banner  # the threshold, in one sentence
     assert not any(m.value.startswith("### ") for m in app.markdown)  # no class headline
     assert not any("Calibrated confidence" in m.value for m in app.markdown)
     labels = [e.label for e in app.expander]
@@ -168,9 +170,11 @@ def test_uncertain_scan_gets_its_own_banner_and_no_class(app, monkeypatch):
 def test_not_mri_scan_gets_its_own_banner(app, monkeypatch):
     monkeypatch.setattr(core.assessment, "assess", fixed("not_mri", ""))
     upload(app, ("photo.png", png(1, "notumor")), ("b.png", png(2, "notumor")))
-    assert "does not look like a brain MRI slice" in app.error[0].value
+    # The truth is "unlike what the model knows", not "your picture is not an MRI"
+    assert "Outside what this model was trained on" in app.error[0].value
     table = app.dataframe[0].value
-    assert list(table["prediction"]) == ["—", "—"] and set(table["status"]) == {"not a brain MRI slice"}
+    assert list(table["prediction"]) == ["—", "—"]
+    assert set(table["status"]) == {"unlike the scans the model was trained on"}
 
 
 def test_the_example_scans(app):

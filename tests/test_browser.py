@@ -44,6 +44,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SHIPPED = ROOT / "weights" / "default"
+# Seconds from an action to what the user waits for, written to tests/output/browser_timings.json for
+# bench/page_speed.py. Recorded, never asserted: a timed test fails on a busy machine for the wrong reason.
+TIMINGS: dict[str, float] = {}
+SERVER_STARTED: dict[str, float] = {}  # perf_counter when the server process was started (cold start)
 
 
 def _require_browser() -> None:
@@ -74,6 +78,24 @@ def weights(tmp_path_factory, request) -> Path:
     return root / "default"
 
 
+def _record(name: str, since: float) -> float:
+    TIMINGS[name] = round(time.perf_counter() - since, 2)
+    return time.perf_counter()
+
+
+def _wait_until_idle(page) -> None:
+    """Streamlit shows its status widget while a script run is going on."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+
+
+def _new_image_src(page, old: str, nth: int = 1) -> None:
+    page.wait_for_function(
+        "([old, nth]) => { const imgs = document.querySelectorAll('[data-testid=\"stImage\"] img');"
+        " const img = imgs[nth]; return img && img.src !== old && img.complete && img.naturalWidth > 0; }",
+        arg=[old, nth],
+    )
+
+
 @pytest.fixture(scope="module")
 def server(weights):
     _require_browser()
@@ -90,6 +112,8 @@ def server(weights):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    TIMINGS.clear()
+    started = time.perf_counter()
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -104,7 +128,9 @@ def server(weights):
             log.close()
             pytest.fail(f"streamlit did not start: {(OUTPUT / 'streamlit.log').read_text()[-2000:]}")
         time.sleep(0.5)
+    SERVER_STARTED["at"] = started
     yield url
+    (OUTPUT / "browser_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
     process.terminate()
     try:
         process.wait(timeout=20)
@@ -134,12 +160,14 @@ def test_upload_a_sample_and_get_the_answer_chart_and_overlay(server, page, weig
     started = time.perf_counter()
     page.goto(server)
     page.get_by_role("heading", name="Classify brain MRI").wait_for()
+    page.locator('[data-testid="stFileUploaderDropzone"]').wait_for()
+    _record("cold_start_to_upload_box", SERVER_STARTED["at"])
     loaded = time.perf_counter()
     page.locator('input[type="file"]').set_input_files(str(sample.path))
     answer = page.get_by_role("heading", name=display_name(expected.prediction), exact=True)
     answer.wait_for()
     page.get_by_text("Calibrated confidence").wait_for()
-    answered = time.perf_counter()
+    answered = _record("upload_to_answer", loaded)
     assert f"{expected.confidence:.1%}" in page.get_by_text("Calibrated confidence").inner_text()
 
     chart = page.locator('[data-testid="stPlotlyChart"]').first
@@ -152,10 +180,29 @@ def test_upload_a_sample_and_get_the_answer_chart_and_overlay(server, page, weig
         "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
         ".every(img => img.complete && img.naturalWidth > 0)"
     )
+    _record("upload_to_heatmap", loaded)
     expect(page.get_by_role("button", name="Download overlay (PNG)")).to_be_visible()
+    _wait_until_idle(page)
     page.mouse.move(0, 0)
     page.screenshot(path=OUTPUT / "browser_classify.png", full_page=True)
     print(f"\npage {loaded - started:.1f}s, upload to answer {answered - loaded:.1f}s")
+
+    # Control changes: the overlay is redrawn, the original is not
+    overlay = page.locator('[data-testid="stImage"] img').nth(1)
+    old = overlay.get_attribute("src")
+    changed = time.perf_counter()
+    page.get_by_role("slider", name="Overlay opacity").focus()
+    page.keyboard.press("ArrowLeft")
+    _new_image_src(page, old)
+    _record("opacity_change", changed)
+    _wait_until_idle(page)
+    old = overlay.get_attribute("src")
+    changed = time.perf_counter()
+    page.get_by_label("Method").click()  # the selectbox opens its list
+    page.get_by_role("option").nth(1).click()
+    _new_image_src(page, old)
+    _record("method_change", changed)
+    _wait_until_idle(page)
 
 
 def test_the_example_scans_fill_the_results_table(server, page):
@@ -169,14 +216,19 @@ def test_the_example_scans_fill_the_results_table(server, page):
 
 
 def test_evaluation_page_draws_the_confusion_matrix(server, page):
+    clicked = time.perf_counter()
     page.get_by_role("link", name="Evaluation").click()
     page.get_by_role("heading", name="Held-out evaluation").wait_for()
     page.get_by_role("heading", name="Confusion matrix").wait_for()
     expect(page.locator('[data-testid="stPlotlyChart"] .heatmaplayer')).to_have_count(2)  # counts, normalised
+    _wait_until_idle(page)
+    _record("evaluation_page", clicked)
     expect(page.locator('[data-testid="stPlotlyChart"]').nth(1)).to_contain_text("Row-normalised")
     page.screenshot(path=OUTPUT / "browser_evaluation.png", full_page=True)
+    clicked = time.perf_counter()
     page.get_by_role("tab", name="Calibration & abstention").click()
     page.get_by_role("heading", name="Reliability").wait_for()
+    _record("evaluation_tab", clicked)
     page.wait_for_timeout(1000)
     page.screenshot(path=OUTPUT / "browser_calibration.png", full_page=True)
 

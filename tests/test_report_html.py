@@ -40,7 +40,8 @@ def report() -> str:
 def test_report_is_self_contained():
     html = report()
     sources = re.findall(r'src="([^"]*)"', html)
-    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
+    # two scans with pictures: a thumbnail each in the summary table, then 2 + 1 pictures in their sections
+    assert len(sources) == 5 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "http://" not in html and "https://" not in html and "<link" not in html
     assert "<script>" not in html  # file names are escaped, and the report has no scripts of its own
 
@@ -60,7 +61,7 @@ def test_uncertain_and_unreadable_scans_state_no_class():
     ok, uncertain, unreadable = sections
     assert "Glioma (calibrated confidence 91.0%)" in ok and "Any tumour: 97.0%" in ok
     verdict = re.search(r'<p class="verdict[^>]*>(.*?)</p>', uncertain).group(1)
-    assert "uncertain — refer" in verdict
+    assert "No class given: uncertain" in verdict
     assert not any(name in verdict for name in ("Glioma", "Meningioma", "tumour"))
     assert "Any tumour" not in uncertain  # no tumour/no-tumour summary without an answer
     assert "could not be read" in unreadable and "Not a format" in unreadable

@@ -18,7 +18,7 @@ from core.runs import ROOT_VARIABLE, find_runs, weights_root
 def test_display_names_and_status_text():
     assert display_name("notumor") == "No tumour" and display_name("pituitary") == "Pituitary tumour"
     assert display_name("schwannoma") == "Schwannoma"
-    assert status_text("uncertain") == "uncertain — refer" and status_text("brand_new") == "brand new"
+    assert status_text("uncertain") == "uncertain" and status_text("brand_new") == "brand new"
 
 
 def test_tumour_probability_sums_the_tumour_classes():

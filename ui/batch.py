@@ -1,7 +1,10 @@
-"""Many scans at once: the results table (filter, sort, CSV) and the printable HTML report."""
+"""Many scans at once: the results table (filter, sort, CSV; a click opens a scan), one numbering (upload
+order) everywhere, identical uploads flagged, and the printable report (HTML or PDF) with optional reader
+fields that go only into the file the user downloads."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,8 +13,9 @@ import streamlit as st
 
 from core.gradcam import METHODS
 from core.labels import STATUS_TEXT, display_name, status_text
-from core.png import png_bytes
-from core.report_html import ReportEntry, build_report
+from core.png import png_bytes, thumbnail
+from core.report_html import ReaderFields, ReportEntry, build_report
+from core.report_pdf import ReportPdfError, report_pdf
 from core.results import SORT_KEYS, Provenance, ScanResult, filter_results, results_csv, sort_results
 from core.scan_io import View
 from ui import resources, scans
@@ -19,10 +23,33 @@ from ui.scan_panel import CAM_METHOD_KEY, CAM_OPACITY_KEY
 from ui.scans import Entry
 
 REPORT_KEY = "report:html"
+DETAIL_KEY, APPLIED_CLICK_KEY = "detail", "table:applied-click"
 
 
-def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | None], classes: list[str]) -> None:
+def flag_duplicates(entries: list[Entry], results: list[ScanResult]) -> list[ScanResult]:
+    """Results with a note on every file that is byte for byte an earlier one: a scan counted twice would
+    weigh twice in a reader's impression of the batch."""
+    first_number: dict[str, int] = {}
+    flagged = []
+    for number, (entry, result) in enumerate(zip(entries, results, strict=True), start=1):
+        original = first_number.setdefault(entry.digest, number) if entry.digest else number
+        if original != number:
+            note = f"Identical to #{original} (the same file uploaded twice)."
+            result = replace(result, message=f"{result.message} {note}".strip())
+        flagged.append(result)
+    return flagged
+
+
+def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | None], classes: list[str]) -> int | None:
+    """The table; returns the number (#, upload order) of the row the user clicked, or None."""
     st.markdown(f"**Results** ({len(results)} file(s))")
+    duplicates = sum("the same file uploaded twice" in r.message for r in results)
+    if duplicates:
+        st.warning(
+            f"{duplicates} file(s) are identical to an earlier upload (see the note column); each copy is a "
+            "row of its own, so count them once.",
+            icon=":material/content_copy:",
+        )
     controls = st.columns([3, 3, 2, 2, 1])
     statuses = sorted({r.status for r in results}, key=lambda s: list(STATUS_TEXT).index(s) if s in STATUS_TEXT else 99)
     shown_statuses = controls[0].multiselect(
@@ -35,11 +62,13 @@ def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | N
     sort_key = controls[3].selectbox("Sort by", SORT_KEYS, key="table:sort")
     descending = controls[4].toggle("Desc.", value=False, key="table:desc")
 
+    number_of = {id(result): number for number, result in enumerate(results, start=1)}
     thumbnail_of = {id(result): thumb for result, thumb in zip(results, thumbnails, strict=True)}
     kept = filter_results(results, set(shown_statuses), set(shown_classes), floor)
     kept = sort_results(kept, sort_key, descending)
     table = pd.DataFrame(
         {
+            "#": [number_of[id(r)] for r in kept],
             "image": [thumbnail_of[id(r)] or "" for r in kept],
             "file": [r.name for r in kept],
             "view": [r.view for r in kept],
@@ -50,18 +79,25 @@ def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | N
         }
     )
     table = table.drop(columns=[c for c in ("view", "note") if not table[c].astype(bool).any()])
-    st.dataframe(
+    event = st.dataframe(
         table,
         hide_index=True,
         width="stretch",
         row_height=76,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="table:grid",
         column_config={
+            "#": st.column_config.NumberColumn("#", width=40),
             "image": st.column_config.ImageColumn("image", width="small"),
             "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0, max_value=1),
             "note": st.column_config.TextColumn("note", width="large"),
         },
     )
-    st.caption(f"{len(kept)} of {len(results)} shown. Confidence is calibrated; no class is given when uncertain.")
+    st.caption(
+        f"{len(kept)} of {len(results)} shown. Click a row to open that scan below. Confidence is calibrated; "
+        "no class is given when uncertain."
+    )
     st.download_button(
         "Download table (CSV)",
         results_csv(kept, classes, Provenance.of(resources.model_info(run))),
@@ -71,45 +107,92 @@ def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | N
         icon=":material/table:",
         key="table:csv",
     )
+    rows = event.selection.rows if event is not None else []
+    return int(table["#"].iloc[rows[0]]) if rows and rows[0] < len(table) else None
+
+
+def chosen_number(entries: list[Entry], clicked: int | None) -> int:
+    """The scan shown in detail, by its number: the row just clicked in the table, else the one chosen here."""
+    labels = [f"{number}. {entry.name}" for number, entry in enumerate(entries, start=1)]
+    # A click opens its row once; afterwards the selectbox is the user's again (the row stays selected).
+    if clicked != st.session_state.get(APPLIED_CLICK_KEY):
+        st.session_state[APPLIED_CLICK_KEY] = clicked
+        if clicked is not None:
+            st.session_state[DETAIL_KEY] = labels[clicked - 1]
+    if st.session_state.get(DETAIL_KEY) not in labels:
+        st.session_state.pop(DETAIL_KEY, None)
+    return labels.index(st.selectbox("Show in detail", labels, key=DETAIL_KEY)) + 1
 
 
 def printable_report(run: Path, items: list[tuple[Entry, View | None]], results: list[ScanResult]) -> None:
-    """Build on request (Grad-CAM for every classified scan takes a moment), then offer the download."""
+    """Build on request (Grad-CAM for every classified scan takes a moment), then offer HTML and PDF."""
+    st.markdown("**Printable report**")
+    with st.expander("Reader's details for the report (optional)"):
+        st.caption("Typed here for the downloaded report only: never stored, logged or sent anywhere.")
+        columns = st.columns(2)
+        reader = ReaderFields(
+            accession=columns[0].text_input("Accession number", key="report:accession", max_chars=64),
+            reader=columns[1].text_input("Reader", key="report:reader", max_chars=120),
+            comment=st.text_area("Comment", key="report:comment", max_chars=2000),
+        )
     method = st.session_state.get(CAM_METHOD_KEY, next(iter(METHODS)))
     opacity = float(st.session_state.get(CAM_OPACITY_KEY, 0.5))
-    signature = (resources.stamp(run), tuple((e.key, v) for e, v in items), method, opacity)
+    signature = (resources.stamp(run), tuple((e.key, v) for e, v in items), method, opacity, reader)
     stored = st.session_state.get(REPORT_KEY)
     if st.button("Prepare printable report", icon=":material/print:", key="report:build"):
-        stored = (signature, _build(run, items, results, method, opacity))
+        html = _build(run, items, results, method, opacity, reader)
+        stored = (signature, html, _pdf(html))
         st.session_state[REPORT_KEY] = stored
     if stored and stored[0] == signature:
-        st.download_button(
+        stamp = f"{datetime.now(UTC):%Y%m%d_%H%M}"
+        columns = st.columns(2)
+        columns[0].download_button(
             "Download report (HTML, printable)",
             stored[1],
-            file_name=f"mri_report_{datetime.now(UTC):%Y%m%d_%H%M}.html",
+            file_name=f"mri_report_{stamp}.html",
             mime="text/html",
             on_click="ignore",
             icon=":material/download:",
             key="report:download",
         )
+        if stored[2]:
+            columns[1].download_button(
+                "Download report (PDF)",
+                stored[2],
+                file_name=f"mri_report_{stamp}.pdf",
+                mime="application/pdf",
+                on_click="ignore",
+                icon=":material/picture_as_pdf:",
+                key="report:pdf",
+            )
+        else:
+            columns[1].caption("The PDF could not be made; open the HTML report and print it to PDF.")
     elif stored:
-        st.caption("The results changed since the report was prepared; prepare it again.")
+        st.caption("The results or the reader's details changed since the report was prepared; prepare it again.")
 
 
-def _build(run: Path, items, results: list[ScanResult], method: str, opacity: float) -> str:
+def _pdf(html: str) -> bytes | None:
+    try:
+        return report_pdf(html)
+    except ReportPdfError:
+        return None
+
+
+def _build(run: Path, items, results: list[ScanResult], method: str, opacity: float, reader: ReaderFields) -> str:
     classes = resources.classifier(run).classes
     entries = []
     bar = st.progress(0.0, text="Preparing the report…")
     for done, ((entry, view), result) in enumerate(zip(items, results, strict=True), start=1):
-        image = overlay = None
+        image = overlay = small = None
         caption = ""
         if entry.scan is not None:
-            image = png_bytes(entry.scan.render(view))
+            picture = entry.scan.render(view)
+            image, small = png_bytes(picture), png_bytes(thumbnail(picture, 72))
             if result.prediction:  # an overlay only where a class is stated
                 target = classes.index(result.prediction)
                 overlay = scans.overlay_png(run, entry, view, method, target, opacity)
                 caption = f"{method}: evidence for {display_name(result.prediction)}"
-        entries.append(ReportEntry(result, image, overlay, caption))
+        entries.append(ReportEntry(result, image, overlay, caption, small))
         bar.progress(done / len(items), text=f"Preparing the report… {done}/{len(items)}")
     bar.empty()
-    return build_report(entries, classes, resources.model_info(run), datetime.now(UTC))
+    return build_report(entries, classes, resources.model_info(run), datetime.now(UTC), reader)

@@ -13,15 +13,17 @@ from core.labels import display_name
 # One colour per class everywhere (colour-blind-safe Okabe-Ito hues), gray for anything else.
 _PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442"]
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "template": "plotly_white", "font": {"size": 13}}
+NEUTRAL = "#9aa6af"  # bars of an image for which no class is stated
 
 
 def class_colours(classes: list[str]) -> dict[str, str]:
     return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(classes)}
 
 
-def probability_bars(probabilities: dict[str, float], classes: list[str], stated: str = "") -> go.Figure:
-    """Horizontal bars, one per class, in the model's class order; the stated class is drawn solid."""
-    colours = class_colours(classes)
+def probability_bars(probabilities: dict[str, float], classes: list[str], stated: str | None = "") -> go.Figure:
+    """Horizontal bars, one per class, in the model's class order; the stated class is drawn solid. With
+    `stated=None` (no class is given for the image) every bar is the same grey: no class is highlighted."""
+    colours = {name: NEUTRAL for name in classes} if stated is None else class_colours(classes)
     values = [probabilities[name] for name in classes]
     figure = go.Figure(
         go.Bar(
@@ -40,7 +42,7 @@ def probability_bars(probabilities: dict[str, float], classes: list[str], stated
     )
     figure.update_layout(
         **_LAYOUT,
-        title="Per-class probability (calibrated)",
+        title="Per-class probability (calibrated)" if stated is not None else "Scores (no class is stated)",
         height=90 + 42 * len(classes),
         xaxis={"range": [0, 1.12], "tickformat": ".0%", "title": None},
         yaxis={"autorange": "reversed", "title": None},

@@ -17,7 +17,9 @@ from core.gradcam import Explainer
 from core.inference import Classifier
 from core.model_info import ModelInfo
 from core.runs import find_runs, weights_root
+from core.scope import ScopeReport
 from core.threads import limit_threads
+from ui.flow import end_page
 
 # Threads per request, for PyTorch's intra-op pool and numpy's BLAS alike: 1. Each session runs its requests
 # in its own script thread; a second thread per kernel costs more to wake than it saves on a 128-px network
@@ -76,6 +78,12 @@ def _report(path: str, stamp: str) -> Run:
     return load_run(path)
 
 
+@st.cache_resource(max_entries=8)
+def _scope_report(path: str, stamp: str) -> ScopeReport:
+    loaded = _report(path, stamp)
+    return ScopeReport.from_run(loaded.metadata, loaded.metrics, Path(path))
+
+
 def classifier(run: Path) -> Classifier:
     return _classifier(str(run), stamp(run))
 
@@ -86,6 +94,10 @@ def explainer(run: Path) -> Explainer:
 
 def report(run: Path) -> Run:
     return _report(str(run), stamp(run))
+
+
+def scope_report(run: Path) -> ScopeReport:
+    return _scope_report(str(run), stamp(run))
 
 
 def model_info(run: Path) -> ModelInfo:
@@ -102,12 +114,12 @@ def require_run(need_model: bool = False) -> Path:
             f"No trained model found under `{weights_root()}`. Train one with "
             "`python -m train --data ... --out weights/default`, or point MRI_WEIGHTS_ROOT at a folder of runs."
         )
-        st.stop()
+        end_page()
     try:
         report(run)
         if need_model:
             classifier(run)
     except CheckpointError as error:
         st.error(f"The model in `{run}` cannot be used: {error}")
-        st.stop()
+        end_page()
     return run

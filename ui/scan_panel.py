@@ -13,15 +13,18 @@ from core.gradcam import METHODS
 from core.labels import display_name
 from core.png import png_bytes
 from core.scan_io import DICOM, NIFTI, View
-from ui import charts, scans, sweep_view, verdict
+from core.view_alternatives import neighbour_alternatives, window_alternatives
+from ui import charts, resources, scans, sweep_view, verdict
 from ui.scans import Entry, widget_key
 
 PREDICTED = "predicted class"
 CAM_METHOD_KEY, CAM_OPACITY_KEY = "cam:method", "cam:opacity"  # shared by all scans of the session
 
 
-def render(run: Path, entry: Entry, assessment: Assessment | None, classes: list[str]) -> None:
-    st.subheader(entry.name)
+def render(
+    run: Path, entry: Entry, assessment: Assessment | None, classes: list[str], number: int | None = None
+) -> None:
+    st.subheader(f"{number}. {entry.name}" if number else entry.name)
     if entry.scan is None:
         said = (
             entry.error
@@ -31,23 +34,36 @@ def render(run: Path, entry: Entry, assessment: Assessment | None, classes: list
         st.error(said, icon=":material/broken_image:")
         return
     scan = entry.scan
-    _view_controls(entry)
     view = scans.current_view(entry)
-    facts = " · ".join(f"{name} {value}" for name, value in scan.facts().items())
-    st.caption(" · ".join(part for part in (scan.describe(view), facts) if part))
     if assessment is None:
+        _view_controls(run, entry, view)
         st.info("No answer yet for this image.")
         return
 
-    pictures, answer = st.columns([3, 2], gap="large")
-    with answer:
+    # The answer first, with how far it can be trusted for a scan like this one; the controls come after.
+    scope = scans.scope_check(run, entry, view)
+    if scope.inside is False:
+        st.warning(f"**{scope.headline}.** " + " ".join(scope.reasons), icon=":material/explore_off:")
+    answer_column, scope_column = st.columns([3, 2], gap="large")
+    with answer_column:
         verdict.show(assessment)
+    with scope_column:
+        verdict.scope(scope, resources.scope_report(run))
+    _view_controls(run, entry, view)
+    facts = " · ".join(f"{name} {value}" for name, value in scan.facts().items())
+    st.caption(" · ".join(part for part in (scan.describe(view), facts) if part))
+
+    pictures, scores = st.columns([3, 2], gap="large")
+    with scores:
         if assessment.prediction:
             _probability_chart(entry, assessment, classes, stated=assessment.prediction)
         else:
             with st.expander("Per-class scores (not a diagnosis)"):
-                st.caption("The model's scores for each class, shown on request. No class is given for this image.")
-                _probability_chart(entry, assessment, classes, stated="")
+                st.caption(
+                    "The model's raw scores, shown on request. No class is given for this image, so none is "
+                    "highlighted."
+                )
+                _probability_chart(entry, assessment, classes, stated=None)
     with pictures:
         if assessment.prediction:
             _explained_pictures(run, entry, view, assessment, classes)
@@ -60,10 +76,10 @@ def render(run: Path, entry: Entry, assessment: Assessment | None, classes: list
         _volume_sweep(run, entry, view, classes)
 
 
-def _view_controls(entry: Entry) -> None:
-    """Widgets that choose the picture; their values are read back by scans.current_view."""
+def _view_controls(run: Path, entry: Entry, remembered: View) -> None:
+    """Widgets that choose the picture (their values are read back by scans.current_view), and, next to
+    them, whether another window or a neighbouring slice would have given another answer."""
     scan = entry.scan
-    remembered = scans.current_view(entry)
     if scan.kind == DICOM:
         columns = st.columns([2, 2, 3])
         if scan.dicom.frame_count > 1:
@@ -89,6 +105,8 @@ def _view_controls(entry: Entry) -> None:
                 float(high if high > low else low + 1),
                 key=widget_key(entry.key, "range"),
             )
+        _depends_on(run, entry, remembered, window_alternatives(scan, remembered), "window")
+        _depends_on(run, entry, remembered, neighbour_alternatives(scan, remembered), "frame")
     elif scan.kind == NIFTI:
         planes = scan.volume.planes or ["axial"]
         columns = st.columns([2, 3])
@@ -99,6 +117,17 @@ def _view_controls(entry: Entry) -> None:
         _init(widget_key(entry.key, f"slice:{plane}"), index + 1)
         if count > 1:
             columns[1].slider("Slice", 1, count, key=widget_key(entry.key, f"slice:{plane}"))
+        _depends_on(run, entry, remembered, neighbour_alternatives(scan, remembered), "slice")
+
+
+def _depends_on(run: Path, entry: Entry, view: View, alternatives, control: str) -> None:
+    said = scans.answer_depends_on(run, entry, view, alternatives)
+    if said:
+        where = {"window": "the display window", "slice": "a neighbouring slice", "frame": "a neighbouring frame"}
+        st.caption(
+            f":material/warning: **The answer changes with {where[control]}**: {said}. Read the scan rather than "
+            "rely on the model's answer here.",
+        )
 
 
 def _init(key: str, value) -> None:
@@ -107,7 +136,7 @@ def _init(key: str, value) -> None:
         st.session_state[key] = value
 
 
-def _probability_chart(entry: Entry, assessment: Assessment, classes: list[str], stated: str) -> None:
+def _probability_chart(entry: Entry, assessment: Assessment, classes: list[str], stated: str | None) -> None:
     st.plotly_chart(
         charts.probability_bars(assessment.probabilities, classes, stated),
         config={"displayModeBar": False},

@@ -6,6 +6,7 @@ models or replacing weights never shows a stale answer.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ import numpy as np
 import streamlit as st
 
 from core import assessment as assessment_module  # called through the module so tests can substitute it
+from core import scope
+from core.acquisition import scope_facts
 from core.assessment import Assessment
 from core.dicom_io import Window, auto_window
 from core.gradcam import overlay
@@ -24,7 +27,9 @@ from core.png import data_uri, png_bytes, thumbnail
 from core.results import ERROR, ScanResult, scan_result
 from core.samples import list_samples
 from core.scan_io import DICOM, NIFTI, UNEXPECTED_FAILURE_MESSAGE, Scan, View, load_scan
+from core.scope import ScanFacts, ScopeCheck, check_scope
 from core.slice_sweep import Sweep, sweep
+from core.view_alternatives import answer_in_words, changed_answers
 from core.zip_input import RefusedArchive, ZipContents, is_zip, read_zip
 from ui import resources
 from ui.session import memo
@@ -40,6 +45,7 @@ class Entry:
     name: str
     scan: Scan | None
     error: str = ""
+    digest: str = ""  # sha256 of the file's bytes: the same file uploaded twice is flagged, not read as a second scan
 
 
 def collect(uploads, use_samples: bool) -> list[Entry]:
@@ -107,7 +113,7 @@ def _decode(key: str, name: str, read) -> Entry:
         # the server does not decode what the limit is there to keep out.
         if len(data) > upload_limit_bytes():
             return Entry(key, name, None, too_large_message(len(data)))
-        return Entry(key, name, load_scan(data, name))
+        return Entry(key, name, load_scan(data, name), digest=hashlib.sha256(data).hexdigest())
     except UnreadableScanError as error:
         return Entry(key, name, None, str(error))
     except MemoryError:
@@ -174,6 +180,16 @@ def _custom_window(lower: float, upper: float) -> Window:
 
 def assessments(run: Path, items: list[tuple[Entry, View]]) -> dict[str, Assessment]:
     """Assess every (entry, view) not yet assessed for this run, in batches, with progress for long jobs."""
+    answers = _assess(run, items)
+    return {entry.key: answer for (entry, _), answer in zip(items, answers, strict=True)}
+
+
+def assess_views(run: Path, entry: Entry, views: list[View]) -> list[Assessment | None]:
+    """The answers for several pictures of one scan (other windows, neighbouring slices), memoised alike."""
+    return _assess(run, [(entry, view) for view in views])
+
+
+def _assess(run: Path, items: list[tuple[Entry, View]]) -> list[Assessment | None]:
     stamp = resources.stamp(run)
     done = memo("assessments", capacity=5_000)
     pending = [(entry, view) for entry, view in items if (entry.key, view, stamp) not in done]
@@ -190,7 +206,34 @@ def assessments(run: Path, items: list[tuple[Entry, View]]) -> dict[str, Assessm
                     bar.progress(finished / len(pending), text=f"Classifying… {finished}/{len(pending)}")
         if bar:
             bar.empty()
-    return {entry.key: done.get((entry.key, view, stamp), lambda: None) for entry, view in items}
+    return [done.get((entry.key, view, stamp), lambda: None) for entry, view in items]
+
+
+def answer_depends_on(run: Path, entry: Entry, view: View, alternatives: list[tuple[str, View]]) -> str:
+    """A sentence when other pictures of the scan that a reader could as well have chosen get another answer
+    ("" when they agree): told next to the control that chooses the picture."""
+    if not alternatives:
+        return ""
+    current, *others = assess_views(run, entry, [view] + [v for _, v in alternatives])
+    if current is None:
+        return ""
+    answered = [(label, a) for (label, _), a in zip(alternatives, others, strict=True) if a is not None]
+    changed = changed_answers(current, answered)
+    if not changed:
+        return ""
+    return "; ".join(f"with {label}: **{answer_in_words(answer)}**" for label, answer in changed)
+
+
+def scope_check(run: Path, entry: Entry, view: View) -> ScopeCheck:
+    """Is this scan like the ones the model was validated on (core.scope), from what its file says."""
+    scan = entry.scan
+    if scan.kind == DICOM:
+        facts = scope_facts(scan.dicom.acquisition, entry.name)  # the tags' plane and sequence (core.acquisition)
+    elif scan.kind == NIFTI:
+        facts = ScanFacts.from_name(scope.NIFTI, entry.name, plane=view.plane, plane_from="the file's orientation")
+    else:
+        facts = ScanFacts.from_name(scope.PICTURE, entry.name)
+    return check_scope(resources.scope_report(run), facts)
 
 
 def _assess_chunk(classifier, chunk: list[tuple[Entry, View]]) -> list[tuple[tuple[Entry, View], Assessment]]:

@@ -12,18 +12,20 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.acquisition import scope_facts
 from core.assessment import NOT_MRI, OK, Assessment
 from core.dicom_series import Series, group_series
 from core.labels import display_name
 from core.png import png_bytes, thumbnail
 from core.scan_io import DICOM
+from core.scope import check_scope
 from core.series_rule import DEFAULT_RULE, SeriesAnswer, series_answer
 from core.slice_sweep import Sweep, has_tissue
-from ui import scans, sweep_view
+from ui import resources, scans, sweep_view
+from ui.batch import DETAIL_KEY
 from ui.scans import Entry
 
 OPEN_KEY = "series:open"  # the entry key of the slice a series view asked to open in the page's detail view
-DETAIL_KEY = "detail"  # the page's "Show in detail" picker
 MIN_SLICES = 2  # a "series" of one file is a single scan, shown as one
 SHOWN_SUPPORTING = 8  # thumbnails of supporting slices; the rest are in the slice picker
 
@@ -89,8 +91,12 @@ def _facts(series: Series) -> str:
 
 
 def _scope_notice(run: Path, series: Series) -> None:
-    """Whether the series is inside the model's validated scope, above the answer (core/scope.py, when present)."""
-    return None
+    """Whether the series is like the scans the model was validated on (core.scope), said above the answer."""
+    check = check_scope(resources.scope_report(run), scope_facts(series.acquisition))
+    if check.inside is False:
+        st.warning(f"**{check.headline}.** " + " ".join(check.reasons), icon=":material/explore_off:")
+    else:
+        st.caption(" ".join((f"{check.headline}.", *check.reasons)))
 
 
 def _verdict(answer: SeriesAnswer) -> None:
@@ -134,10 +140,15 @@ def _request_open(picker: str, keys: tuple[str, ...]) -> None:
         st.session_state[OPEN_KEY] = keys[index]
 
 
-def open_requested(labels: list[str], entries: list[Entry]) -> None:
-    """Before the page draws its detail picker (`DETAIL_KEY`, one label per entry): move it to the slice a
+def open_requested(entries: list[Entry]) -> None:
+    """Before the page draws its "Show in detail" picker (ui.batch.chosen_number): move it to the slice a
     series view asked to open. One detail view per page, because its Grad-CAM controls are shared."""
     wanted = st.session_state.pop(OPEN_KEY, None)
-    keys = [entry.key for entry in entries]
-    if wanted in keys:
-        st.session_state[DETAIL_KEY] = labels[keys.index(wanted)]
+    for number, entry in enumerate(entries, start=1):
+        if entry.key == wanted:
+            st.session_state[DETAIL_KEY] = detail_label(number, entry)
+
+
+def detail_label(number: int, entry: Entry) -> str:
+    """The picker's label for an entry, as ui.batch.chosen_number writes it."""
+    return f"{number}. {entry.name}"

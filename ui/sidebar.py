@@ -7,11 +7,7 @@ import streamlit as st
 from core.checkpoint import CheckpointError
 from core.labels import display_name
 from ui import resources
-
-NOTICE = (
-    "**Assistive use only.** The model's output supports, and never replaces, clinical judgement: "
-    "the final diagnosis is the clinician's."
-)
+from ui.notice import IN_MEMORY, NOTICE
 
 
 def render() -> None:
@@ -33,7 +29,7 @@ def render() -> None:
             _model_facts(run)
         st.divider()
         st.caption(NOTICE)
-        st.caption("Files you upload are processed in memory for this session only: never stored, never sent.")
+        st.caption(IN_MEMORY)
 
 
 def _model_facts(run) -> None:

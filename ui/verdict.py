@@ -1,5 +1,6 @@
 """The answer for one scan, as the clinician reads it first: a class with its calibrated confidence, or a
-clearly different banner when the product gives no class (uncertain, not an MRI, unreadable)."""
+clearly different banner when the product gives no class (uncertain, unlike the training scans, too small);
+and beside it, how far the model has been validated for a scan like this one (core/scope.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import streamlit as st
 
 from core.assessment import NOT_MRI, OK, TOO_SMALL, UNCERTAIN, Assessment
 from core.labels import display_name, tumour_probability
+from core.scope import ScopeCheck, ScopeReport
+
+SCOPE_ICONS = {True: ":material/verified:", False: ":material/explore_off:", None: ":material/help:"}
 
 
 def show(assessment: Assessment) -> None:
@@ -14,14 +18,15 @@ def show(assessment: Assessment) -> None:
         _classified(assessment)
     elif assessment.status == UNCERTAIN:
         st.warning(
-            "**Uncertain — refer.** The model does not give a class for this image: its evidence does not "
-            "single one out reliably enough. Please review it without a model suggestion." + _reason(assessment),
+            "**Uncertain: no class given.** The model states a class only when it is confident enough to have been "
+            "right 99 % of the time on held-out validation slices; here it is not. Read the scan without a model "
+            "suggestion." + _reason(assessment),
             icon=":material/help:",
         )
     elif assessment.status == NOT_MRI:
         st.error(
-            "**This does not look like a brain MRI slice.** No class is given: the model only knows brain "
-            "MRI, and its output on anything else means nothing." + _reason(assessment),
+            "**Outside what this model was trained on.** This picture is unlike the brain MRI slices the model "
+            "learned from, so its output would mean nothing and no class is given." + _reason(assessment),
             icon=":material/block:",
         )
     elif assessment.status == TOO_SMALL:
@@ -32,6 +37,21 @@ def show(assessment: Assessment) -> None:
         )
     else:  # a status this page does not know yet: still never state a class
         st.warning(f"**No class given** (status: {assessment.status})." + _reason(assessment), icon=":material/help:")
+
+
+def scope(check: ScopeCheck, report: ScopeReport) -> None:
+    """Whether this scan is like the validated ones, and the model's held-out figure for scans like it."""
+    lines = [f"{SCOPE_ICONS[check.inside]} **{check.headline}.**"]
+    if check.inside is not False:  # outside: the reasons are already in the banner above the answer
+        lines += list(check.reasons)
+    if check.like_this is not None:
+        lines.append(check.like_this.sentence())
+    if report.sources:
+        lines.append(
+            f"Validated on public collections only ({', '.join(report.sources)}), not on your hospital's scans: "
+            "the Validate page measures it on yours."
+        )
+    st.markdown("  \n".join(lines))
 
 
 def _classified(assessment: Assessment) -> None:

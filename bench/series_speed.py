@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cold_seconds": {k: round(v, 3) for k, v in cold.items()},
         "warm_median_seconds": {k: round(statistics.median(s[k] for s in warm), 3) for k in cold},
         "warm_total_seconds_each": [round(s["total"], 3) for s in warm],
+        "fastest_total_seconds": round(min(s["total"] for s in [cold, *warm]), 3),
         "model_load_seconds": round(load_seconds, 2),
         "series_answer": {"status": answer.status, "prediction": answer.prediction, "supporting": answer.supporting},
         "threads_per_request": THREADS_PER_REQUEST,

@@ -5,22 +5,25 @@ built honestly from the shipped model's test images (split_manifest.csv, split "
 
   tumour slices   the brain-tumor-mri test images that are figshare slices (index.tsv of
                   brain-tumor-mri-masks gives each one's figshare index). figshare numbers a patient's slices
-                  consecutively, so test slices of one class taken in figshare order, TUMOUR_SLICES at a time,
+                  consecutively, so test slices of one class taken in figshare order, 8 (or 4) at a time,
                   and never across a gap of more than MAX_INDEX_GAP, are mostly nearby slices of one patient.
   healthy slices  the brain-tumor-mri "notumor" test images in file-name order (other collections; no patient
                   identity is known, so neighbouring names are neighbouring slices only sometimes).
 
-  tumour series   SERIES_LENGTH slices: a run of TUMOUR_SLICES tumour slices in the middle of healthy ones,
-                  as in a 24-slice axial series where the tumour spans a third of the head.
+  tumour series   SERIES_LENGTH slices: a run of 8 (or 4) tumour slices in the middle of healthy ones, as in
+                  a 24-slice axial series where the tumour spans a third (or a sixth) of the head.
   healthy series  SERIES_LENGTH consecutive healthy slices (windows with stride SERIES_LENGTH // 2, so
-                  neighbouring series share half their slices: there are only ~400 healthy test slices).
+                  neighbouring series share half their slices: there are only ~400 healthy test slices),
+                  and RESAMPLED_HEALTHY random draws of SERIES_LENGTH healthy test slices from each source
+                  (brain-tumor-mri, radiopaedia-mri), for a false-tumour rate the windows cannot resolve.
 
 Every slice is scored once with the served path (core.assessment.assess: calibrated probabilities, the
 "not a brain MRI" gate, abstention) and the rule is applied for each k. Per k: series accuracy, tumour
 sensitivity (tumour series answered with any tumour class), right-class share, specificity (healthy series
 answered "no tumour"), false-tumour share, and abstention (uncertain or not-MRI series answers).
-k is chosen to maximise the balanced accuracy (mean of tumour series answered with the right class and
-healthy series answered no tumour); ties go to the larger k, the more conservative rule.
+k is chosen to maximise the balanced accuracy (the mean of: tumour series answered with the right class,
+averaged over the tumour sizes; resampled healthy series answered no tumour, averaged over the sources);
+ties go to the larger k, the more conservative rule.
 
 Limits: these are not real volumes. The tumour and healthy slices of one series come from different
 patients and different collections (a model that tells collections apart has an easy time); tumour slices
@@ -28,7 +31,7 @@ are all tumour-bearing, where a real series has slices that only graze the tumou
 The figures rank the values of k; they do not promise a series-level accuracy on real PACS series.
 
   python bench/series_rule.py                     # weights/default
-  python bench/series_rule.py --tumour-slices 4   # a smaller tumour
+  python bench/series_rule.py --tumour-slices 6 3  # other tumour sizes
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.assessment import OK, Assessment, assess
+from core.assessment import Assessment, assess
 from core.inference import Classifier
 from core.nifti_io import NiftiVolume
 
@@ -40,13 +40,6 @@ class Sweep:
     def statuses(self) -> list[str]:
         """Each slice's status as a single-slice answer would have it, NO_TISSUE for an unclassified one."""
         return [a.status if a is not None else NO_TISSUE for a in self.assessments]
-
-    def answered_probabilities(self, classes: list[str]) -> np.ndarray:
-        """`probabilities` with NaN rows for every slice not answered "ok": a refused or abstained slice's
-        scores are no answer, and drawn as a line they read as one."""
-        probabilities = self.probabilities(classes)
-        probabilities[[status != OK for status in self.statuses()]] = np.nan
-        return probabilities
 
 
 def has_tissue(picture: np.ndarray) -> bool:

@@ -1,7 +1,9 @@
 """The Classify page with a DICOM series: 24 slices uploaded in shuffled order, or in a ZIP, get one series
 answer: the rule applied to the slices' own answers in anatomical order."""
 
+import base64
 import io
+import json
 import random
 import zipfile
 
@@ -67,6 +69,8 @@ def test_a_shuffled_series_gets_one_series_answer_from_its_slices_in_order(app, 
     assert "slices ordered by slice position" in page and "sequence T1C" in page
     assert "Series rule: Tumour when" in page  # the rule, in one sentence
     assert not any(value in page for value in PATIENT_VALUES)
+    place = load_scan(series_files[0]).dicom.place
+    assert place.study_uid not in page and place.series_uid not in page  # identifiers group files, never shown
     picker = by_label(app.selectbox, "Open a slice in detail (with its Grad-CAM)")
     assert picker.options[1 : 1 + len(expected.supporting)] == [
         f"slice {i + 1} of {SLICES} (supports the answer)" for i in expected.supporting
@@ -97,3 +101,29 @@ def test_a_refused_zip_says_why_and_the_page_goes_on(app):
     upload(app, ("bad.zip", buffer.getvalue()))
     assert not app.exception
     assert "stored outside its own folder" in app.error[0].value
+
+
+def test_a_volume_sweep_draws_no_scores_for_slices_the_model_gives_no_answer(tmp_path, monkeypatch, tiny_weights):
+    """The tiny model's own settings refuse or abstain on every slice: the sweep marks them, and draws nothing."""
+    from tests.scan_files import marked_volume, nifti_bytes
+
+    serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
+    at = start()
+    volume, _ = marked_volume()
+    upload(at, ("brain.nii.gz", nifti_bytes(volume, compress=True)))
+    by_label(at.button, "Scan all axial slices").click().run()
+    assert not at.exception
+    figure = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    class_lines = [trace for trace in figure["data"] if trace.get("legendgroup") == "classes"]
+    assert len(class_lines) == 4 and all(np.isnan(values(trace["y"])).all() for trace in class_lines)
+    strip = {trace["name"] for trace in figure["data"] if trace["type"] == "bar"}
+    assert strip and "answered (its probabilities are drawn above)" not in strip
+    legend = next(c.value for c in at.caption if c.value.startswith("Lines: the calibrated class probabilities"))
+    assert "Here: " in legend and "classified" not in legend.split("Here: ")[1]
+
+
+def values(array) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array ({"dtype": "f8", "bdata": base64})."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"])).astype(float)
+    return np.array([np.nan if v is None else v for v in array], dtype=float)

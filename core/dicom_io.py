@@ -175,9 +175,20 @@ def read_dicom(data: bytes, force: bool = False) -> DicomScan:
         window=window,
         modality=modality,
         transfer_syntax=transfer_syntax,
-        acquisition=acquisition_of(dataset),
-        place=slice_place(dataset),
+        acquisition=_unless_malformed(acquisition_of, dataset),
+        place=_unless_malformed(slice_place, dataset),
     )
+
+
+def _unless_malformed(read, dataset):
+    """Facts from optional technical tags, or None when a crafted or damaged tag breaks reading them: a
+    malformed orientation or timing tag costs the scan its plane and sequence, never its answer."""
+    try:
+        return read(dataset)
+    except MemoryError:
+        raise
+    except Exception:
+        return None
 
 
 def slice_place(dataset: pydicom.Dataset) -> SlicePlace:

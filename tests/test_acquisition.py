@@ -125,3 +125,22 @@ def test_a_file_without_these_tags_says_so_in_its_facts():
 def test_a_ct_is_refused_in_words_before_any_acquisition_is_read():
     with pytest.raises(UnreadableScanError, match=r"^This DICOM file is a CT image \(modality CT\), not MRI\."):
         read_dicom(dicom_bytes(np.full((32, 32), 100, np.uint16), extra={"Modality": "CT"}))
+
+
+def test_malformed_tags_give_no_facts_and_never_cost_the_scan(monkeypatch):
+    odd = Dataset()
+    odd.add_new(0x00180080, "LO", "fast")  # RepetitionTime as text
+    odd.add_new(0x00200037, "LO", "1\\0\\zero\\0\\1\\0")  # ImageOrientationPatient with a word in it
+    odd.add_new(0x00180081, "LO", "12")  # EchoTime: a number, stored as text
+    found = acquisition_of(odd)
+    assert (found.plane, found.sequence) == (None, None)
+
+    import core.dicom_io
+
+    def broken(dataset):
+        raise IndexError("a crafted functional group")
+
+    monkeypatch.setattr(core.dicom_io, "acquisition_of", broken)
+    scan = load_scan(dicom_bytes(np.full((32, 32), 100, np.uint16)), "odd.dcm")
+    assert scan.dicom.acquisition is None and scan.render().shape == (32, 32)
+    assert "plane" not in scan.facts()

@@ -32,6 +32,7 @@ def test_every_slice_with_tissue_is_assessed_like_a_single_scan(classifier, volu
     assert [a is None for a in result.assessments] == [True, True] + [False] * 12 + [True, True]
     single = assess(classifier, [volume.slice("axial", 5)])[0]
     assert result.assessments[5].probabilities == pytest.approx(single.probabilities)
+    assert (result.assessments[5].status, result.assessments[5].message) == (single.status, single.message)
     probabilities = result.probabilities(classifier.classes)
     assert probabilities.shape == (16, 4) and np.isnan(probabilities[0]).all()
     np.testing.assert_allclose(probabilities[2:14].sum(axis=1), 1.0, atol=1e-5)

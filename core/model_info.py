@@ -19,6 +19,9 @@ class ModelInfo:
     leak_free_images: int | None
     # source name -> (accuracy, images) on its leak-free test share; empty for single-source reports
     leak_free_by_source: dict[str, tuple[float, int]] = field(default_factory=dict)
+    # other labelled sets scored after training (train.evaluate): name -> (accuracy, images), on the images
+    # with no copy in the training data
+    external: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -27,7 +30,9 @@ class ModelInfo:
         return f"{day} · {self.weights_sha256[:12]}" if self.weights_sha256 else day
 
     @classmethod
-    def from_artifacts(cls, metadata: dict, metrics: dict | None) -> ModelInfo:
+    def from_artifacts(
+        cls, metadata: dict, metrics: dict | None, externals: dict[str, dict] | None = None
+    ) -> ModelInfo:
         test = (metrics or {}).get("test") or {}
         full, clean = test.get("full") or {}, test.get("leak_free") or {}
         recorded = metadata.get("test_accuracy") or {}
@@ -46,5 +51,10 @@ class ModelInfo:
                 source: (values["accuracy"], values["n"])
                 for source, values in ((clean.get("breakdown") or {}).get("source") or {}).items()
                 if values.get("accuracy") is not None
+            },
+            external={
+                name: (scored["clean"]["accuracy"], scored["clean"]["n"])
+                for name, scored in (externals or {}).items()
+                if (scored.get("clean") or {}).get("n") and scored["clean"].get("accuracy") is not None
             },
         )

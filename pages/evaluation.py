@@ -5,6 +5,8 @@ import streamlit as st
 from core.evaluation import SUBSETS
 from ui import dashboard, resources
 
+TAB_KEY = "eval:tab"
+
 st.title("Held-out evaluation")
 run_path = resources.require_run()
 run = resources.report(run_path)
@@ -27,6 +29,7 @@ subset = st.radio(
     help="The leak-free subset excludes test images with an exact or near copy in the training data.",
 )
 
+# Only the open tab is drawn (on_change="rerun"): drawing every tab's charts at once took the browser seconds.
 overview, calibration, training, errors, other_sources, data, compare = st.tabs(
     [
         "Confusion & per class",
@@ -36,39 +39,48 @@ overview, calibration, training, errors, other_sources, data, compare = st.tabs(
         "Other sources",
         "Data",
         "Compare runs",
-    ]
+    ],
+    key=TAB_KEY,
+    on_change="rerun",
 )
-with overview:
-    st.subheader("Confusion matrix")
-    dashboard.confusion_matrices(run, subset)
-    st.subheader("Per class")
-    dashboard.per_class(run, subset)
-    st.subheader("ROC and precision-recall")
-    dashboard.curves(run, subset)
-with calibration:
-    st.subheader("Reliability")
-    dashboard.reliability(run, subset)
-    st.subheader("Risk–coverage")
-    dashboard.risk_coverage(run)
-with training:
-    st.subheader("Training curves")
-    dashboard.training(run)
-with errors:
-    st.subheader("Misclassified test images")
-    dashboard.misclassified_gallery(run, subset)
-with other_sources:
-    st.subheader("Scored on other sources")
-    if run.externals:
-        dashboard.external_set(run)
-    else:
-        st.caption("No other source has been scored for this run.")
-with data:
-    st.subheader("Data")
-    dashboard.data_summary(run)
-with compare:
-    others = [path for path in resources.available_runs() if path != run_path]
-    if not others:
-        st.caption("Only one run in the weights folder; train another to compare.")
-    else:
-        other = st.selectbox("Compare with", others, format_func=lambda path: path.name, key="eval:compare")
-        dashboard.comparison([run, resources.report(other)])
+if overview.open:
+    with overview:
+        st.subheader("Confusion matrix")
+        dashboard.confusion_matrices(run, subset)
+        st.subheader("Per class")
+        dashboard.per_class(run, subset)
+        st.subheader("ROC and precision-recall")
+        dashboard.curves(run, subset)
+if calibration.open:
+    with calibration:
+        st.subheader("Reliability")
+        dashboard.reliability(run, subset)
+        st.subheader("Risk–coverage")
+        dashboard.risk_coverage(run)
+if training.open:
+    with training:
+        st.subheader("Training curves")
+        dashboard.training(run)
+if errors.open:
+    with errors:
+        st.subheader("Misclassified test images")
+        dashboard.misclassified_gallery(run, subset)
+if other_sources.open:
+    with other_sources:
+        st.subheader("Scored on other sources")
+        if run.externals:
+            dashboard.external_set(run)
+        else:
+            st.caption("No other source has been scored for this run.")
+if data.open:
+    with data:
+        st.subheader("Data")
+        dashboard.data_summary(run)
+if compare.open:
+    with compare:
+        others = [path for path in resources.available_runs() if path != run_path]
+        if not others:
+            st.caption("Only one run in the weights folder; train another to compare.")
+        else:
+            other = st.selectbox("Compare with", others, format_func=lambda path: path.name, key="eval:compare")
+            dashboard.comparison([run, resources.report(other)])

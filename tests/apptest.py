@@ -35,6 +35,12 @@ def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
     return at.run()
 
 
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Open a tab of a lazily drawn `st.tabs` (pages/evaluation.py) and run the page, as a click would."""
+    at.session_state["eval:tab"] = label
+    return at.run()
+
+
 def texts(at: AppTest) -> str:
     """Everything the app sent to the browser in its last run (main area and sidebar), as one string."""
     parts: list[str] = []

@@ -159,7 +159,6 @@ def test_uncertain_scan_gets_its_own_banner_and_no_class(app, monkeypatch):
     banner = app.warning[0].value
     assert "Uncertain: no class given" in banner and "Glioma-like and meningioma-like evidence." in banner
     assert "refer" not in banner  # the reader is the radiologist: there is nobody to refer to
-    assert "99 %" in banner  # the threshold, in one sentence
     assert not any(m.value.startswith("### ") for m in app.markdown)  # no class headline
     assert not any("Calibrated confidence" in m.value for m in app.markdown)
     labels = [e.label for e in app.expander]
@@ -184,3 +183,70 @@ def test_the_example_scans(app):
     assert app.button(key="samples:button").label == "Remove the example scans"
     app.button(key="samples:button").click().run()
     assert app.info and "Upload one or more scans" in app.info[0].value
+
+
+def by_brightness(grays) -> list[Assessment]:
+    """A stand-in model whose answer depends on how bright the picture is, as a real one can on the window."""
+    answers = []
+    for gray in grays:
+        bright = float(np.mean(gray)) > 0.3
+        probabilities = {"glioma": 0.99, "meningioma": 0.005, "notumor": 0.003, "pituitary": 0.002}
+        answers.append(Assessment("ok", probabilities) if bright else Assessment("uncertain", probabilities, ""))
+    return answers
+
+
+def test_an_answer_that_changes_with_the_window_is_told_next_to_it(app, monkeypatch):
+    monkeypatch.setattr(core.assessment, "assess", lambda classifier, grays: by_brightness(grays))
+    pixels = (phantom(4, "glioma", 64).astype(np.uint16) * 4).astype(np.uint16)
+    # The file's window puts most of the head in white; the automatic (percentile) one does not
+    upload(app, ("IM0001", dicom_bytes(pixels, window=(60, 120))))
+    assert not app.exception
+    notes = [c.value for c in app.caption if "The answer changes with the display window" in c.value]
+    assert notes and "with the automatic window: **uncertain**" in notes[0]
+    assert any(m.value.startswith("### Glioma") for m in app.markdown)  # the file's window: a stated class
+
+
+def test_an_answer_that_holds_across_windows_says_nothing_extra(app, monkeypatch):
+    monkeypatch.setattr(core.assessment, "assess", fixed("ok", ""))
+    upload(app, ("IM0001", dicom_bytes(phantom(4, "glioma", 64).astype(np.uint16), window=(60, 120))))
+    assert not any("The answer changes with" in c.value for c in app.caption)
+
+
+def test_a_dicom_is_said_to_be_outside_a_model_trained_on_pictures(app):
+    upload(app, ("IM0001", dicom_bytes(phantom(4, "glioma", 64).astype(np.uint16))))
+    banners = [w.value for w in app.warning if "Outside what this model was validated on" in w.value]
+    assert banners and "not on DICOM files" in banners[0]
+
+
+def test_the_verdict_comes_before_the_picture_controls(app, monkeypatch):
+    monkeypatch.setattr(core.assessment, "assess", fixed("ok", ""))
+    frames = np.stack([phantom(seed, "glioma", 64) for seed in range(3)]).astype(np.uint16)
+    upload(app, ("IM0001", dicom_bytes(frames)))
+    shown = texts(app)  # in the order the page draws it
+    assert shown.index("Calibrated confidence") < shown.index('label: "Frame"') < shown.index("Image as classified")
+
+
+def test_identical_uploads_are_flagged_with_the_number_of_the_first(app):
+    data = png(1, "glioma")
+    upload(app, ("a.png", data), ("b.png", png(2, "glioma")), ("copy of a.png", data))
+    table = app.dataframe[0].value
+    assert list(table["#"]) == [1, 2, 3]  # one numbering: the upload order
+    note = table.loc[table["file"] == "copy of a.png", "note"].iloc[0]
+    assert note == "Identical to #1 (the same file uploaded twice)."
+    assert any("1 file(s) are identical to an earlier upload" in w.value for w in app.warning)
+    assert by_label(app.selectbox, "Show in detail").options == ["1. a.png", "2. b.png", "3. copy of a.png"]
+
+
+def test_reader_fields_go_only_into_the_downloaded_report(app):
+    upload(app, ("a.png", png(1, "glioma")), ("b.png", png(2, "glioma")))
+    by_label(app.text_input, "Accession number").set_value("ACC-555-XYZ")
+    by_label(app.text_area, "Comment").set_value("Compare with the prior study")
+    by_label(app.button, "Prepare printable report").click()
+    with recording_disk_writes() as writes:
+        app.run()
+    assert not app.exception and not writes
+    html = app.session_state["report:html"][1]
+    assert "ACC-555-XYZ" in html and "Compare with the prior study" in html
+    assert app.session_state["report:html"][2].startswith(b"%PDF")
+    page = "\n".join(str(node.proto) for node in app.main if node.type not in ("text_input", "text_area"))
+    assert "ACC-555-XYZ" not in page  # typed into its box, shown nowhere else

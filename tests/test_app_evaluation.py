@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.apptest import by_label, serve, start, texts
+from tests.apptest import by_label, open_tab, serve, start, texts
 
 
 @pytest.fixture
@@ -32,14 +32,18 @@ def test_evaluation_page_shows_the_reports_numbers(tmp_path, monkeypatch, tiny_w
         "Other sources",
         "Data",
     ]
-    # confusion (counts, normalised), ROC, PR, reliability, risk-coverage, training curves
-    assert len(at.get("plotly_chart")) == 7
+    # Only the open tab is drawn: confusion (counts, normalised), ROC, PR
+    assert len(at.get("plotly_chart")) == 4
     assert [s.value for s in at.subheader][:4] == [
         "Where this model has been measured",
         "Confusion matrix",
         "Per class",
         "ROC and precision-recall",
     ]
+    charts = {"Calibration & abstention": 2, "Training": 1, "Misclassified": 0}  # reliability, risk-coverage; curves
+    for tab, count in charts.items():
+        open_tab(at, tab)
+        assert not at.exception and len(at.get("plotly_chart")) == count, tab
     assert len(at.get("image")) == full["errors"]  # the misclassified gallery
     by_label(at.radio, "Test subset for the sections below").set_value("leak_free").run()
     assert not at.exception and len(at.get("image")) == clean["errors"]
@@ -56,9 +60,12 @@ def test_evaluation_page_renders_without_optional_artifacts(tmp_path, monkeypatc
     at = start("pages/evaluation.py")
     assert not at.exception
     shown = texts(at)
+    assert len(at.get("plotly_chart")) == 2  # the confusion matrices still come from metrics.json
+    for tab in ("Calibration & abstention", "Training", "Misclassified", "Data"):
+        open_tab(at, tab)
+        shown += texts(at)
     for missing in ("history.csv is missing", "misclassified.npz is missing", "No reliability bins", "No data summary"):
         assert missing in shown
-    assert len(at.get("plotly_chart")) == 2  # the confusion matrices still come from metrics.json
 
 
 def test_abstention_and_gate_measurements_are_shown(tmp_path, monkeypatch, tiny_weights):
@@ -66,6 +73,7 @@ def test_abstention_and_gate_measurements_are_shown(tmp_path, monkeypatch, tiny_
     at = start("pages/evaluation.py")
     assert not at.exception
     metrics = json.loads((tiny_weights / "metrics.json").read_text())
+    open_tab(at, "Calibration & abstention")
     shown = texts(at)
     assert f"no class below {metrics['abstention']['threshold']:.1%} calibrated confidence" in shown
     non_mri = metrics["ood"]["non_mri"]
@@ -85,6 +93,7 @@ def test_two_runs_can_be_chosen_and_compared(tmp_path, monkeypatch, tiny_weights
     assert not at.exception
     # (AppTest loses the entry script's sidebar after a page switch; the browser test sees it on every page)
     at.switch_page("pages/evaluation.py").run()
+    open_tab(at, "Compare runs")
     assert by_label(at.selectbox, "Compare with").options == ["default"]
     comparison = next(frame.value for frame in at.dataframe if "metric" in frame.value.columns)
     assert list(comparison.columns) == ["subset", "metric", "second", "default"]
@@ -146,5 +155,6 @@ def test_evaluation_page_shows_external_sets_beside_the_test_results(tmp_path, m
     external = table[table["set"].str.startswith("hospital-b")]
     assert list(external["images"]) == [scored["clean"]["n"], scored["all"]["n"]]
     assert external["accuracy"].iloc[1] == scored["all"]["accuracy"]
+    open_tab(at, "Other sources")
     assert "No other source has been scored" not in texts(at)
     assert by_label(at.selectbox, "Other source").value == "hospital-b"

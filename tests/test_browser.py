@@ -153,15 +153,17 @@ def page(server):
 
 
 def test_upload_a_sample_and_get_the_answer_chart_and_overlay(server, page, weights):
-    # The flow with a stated class: the first bundled sample the served model answers (others it may abstain on)
-    classifier = Classifier(weights, device="cpu")
-    answers = [(s, assess(classifier, [read_image(s.path)])[0]) for s in list_samples()]
-    sample, expected = next((s, a) for s, a in answers if a.status == OK)
+    sample, expected = _answered_sample(weights)  # the flow with a stated class
     started = time.perf_counter()
     page.goto(server)
     page.get_by_role("heading", name="Classify brain MRI").wait_for()
     page.locator('[data-testid="stFileUploaderDropzone"]').wait_for()
     _record("cold_start_to_upload_box", SERVER_STARTED["at"])
+    # The first run goes on importing PyTorch and loading the model while the user picks a file; the sidebar
+    # is drawn when it is done
+    page.get_by_text("Held-out accuracy").wait_for()
+    _wait_until_idle(page)
+    _record("cold_start_to_ready", SERVER_STARTED["at"])
     loaded = time.perf_counter()
     page.locator('input[type="file"]').set_input_files(str(sample.path))
     answer = page.get_by_role("heading", name=display_name(expected.prediction), exact=True)
@@ -169,6 +171,12 @@ def test_upload_a_sample_and_get_the_answer_chart_and_overlay(server, page, weig
     page.get_by_text("Calibrated confidence").wait_for()
     answered = _record("upload_to_answer", loaded)
     assert f"{expected.confidence:.1%}" in page.get_by_text("Calibrated confidence").inner_text()
+    # The verdict is the first thing under the scan's name, above the picture; its scope is beside it
+    name = page.get_by_role("heading", name=sample.path.name)
+    picture = page.locator('[data-testid="stImage"]').first
+    picture.wait_for()
+    assert name.bounding_box()["y"] < answer.bounding_box()["y"] < picture.bounding_box()["y"]
+    expect(page.get_by_text("Validated on public collections only")).to_be_visible()
 
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     expect(chart).to_contain_text("Per-class probability")
@@ -205,14 +213,74 @@ def test_upload_a_sample_and_get_the_answer_chart_and_overlay(server, page, weig
     _wait_until_idle(page)
 
 
-def test_the_example_scans_fill_the_results_table(server, page):
+def _answered_sample(weights: Path):
+    """The first bundled sample the served model answers (others it may abstain on), with its answer."""
+    classifier = Classifier(weights, device="cpu")
+    answers = [(s, assess(classifier, [read_image(s.path)])[0]) for s in list_samples()]
+    return next((s, a) for s, a in answers if a.status == OK)
+
+
+def test_the_example_scans_fill_the_results_table_and_a_click_opens_a_row(server, page, weights):
     page.get_by_role("button", name="Try the example scans").click()
     page.get_by_text("Results (5 file(s))").wait_for()
-    expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()
-    page.get_by_role("button", name="Prepare printable report").wait_for()
+    # The sample uploaded in the test above is the same file as one of the examples
+    expect(page.get_by_text("1 file(s) are identical to an earlier upload")).to_be_visible()
+    grid = page.locator('[data-testid="stDataFrame"]')
+    expect(grid).to_be_visible()
+    _wait_until_idle(page)
     page.mouse.move(0, 0)
     page.wait_for_timeout(1000)  # let the table's thumbnails paint
     page.screenshot(path=OUTPUT / "browser_batch.png", full_page=True)
+
+    # One numbering: # is the upload order (examples first), whatever the table's sort (by file name)
+    sample, _ = _answered_sample(weights)
+    numbered = list(enumerate([s.name for s in list_samples()] + [sample.path.name], start=1))
+    number, name = sorted(numbered, key=lambda pair: pair[1].lower())[2]
+    box = grid.bounding_box()
+    header, row = 35, 76  # Streamlit's header height; row_height in ui/batch.py
+    clicked = time.perf_counter()
+    page.mouse.click(box["x"] + 12, box["y"] + header + 2 * row + row / 2)  # the third row's selector
+    page.get_by_role("heading", name=f"{number}. {name}", exact=True).wait_for()
+    _record("row_click_to_scan", clicked)
+    _wait_until_idle(page)
+
+
+def test_the_printable_report_downloads_as_pdf_with_the_readers_fields(server, page):
+    page.get_by_text("Reader's details for the report (optional)").click()
+    page.get_by_label("Accession number").fill("ACC-20261201-7")
+    page.get_by_label("Accession number").press("Enter")
+    _wait_until_idle(page)
+    page.get_by_role("button", name="Prepare printable report").click()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download report (PDF)").click()
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    from pypdf import PdfReader  # xhtml2pdf's own dependency
+
+    text = "".join(p.extract_text() for p in PdfReader(download.value.path()).pages)
+    assert "ACC-20261201-7" in text and "Te-no_0105.jpg" in text and "Assistive use only" in text
+    (OUTPUT / "browser_report.pdf").write_bytes(pdf)
+
+
+def test_a_sequence_the_model_was_not_tested_on_is_said_to_be_outside_its_scope(server, page, tmp_path):
+    flair = tmp_path / "glioma_FLAIR_001.jpg"  # the file name states the sequence
+    shutil.copy(list_samples()[0].path, flair)
+    remove = page.get_by_role("button", name="Remove the example scans")
+    if remove.count():
+        remove.click()
+    page.locator('input[type="file"]').set_input_files(str(flair))  # beside the upload of the first test
+    page.get_by_text("Results (2 file(s))").wait_for()
+    _wait_until_idle(page)
+    page.get_by_label("Show in detail").click()
+    page.get_by_role("option", name="2. glioma_FLAIR_001.jpg").click()
+    notice = page.get_by_text("Outside what this model was validated on.")
+    notice.wait_for()
+    expect(page.get_by_text("This is FLAIR (file name)")).to_be_visible()
+    heading = page.get_by_role("heading", name="2. glioma_FLAIR_001.jpg")
+    assert heading.bounding_box()["y"] < notice.bounding_box()["y"]
+    _wait_until_idle(page)
+    page.mouse.move(0, 0)
+    page.screenshot(path=OUTPUT / "browser_outside_scope.png", full_page=True)
 
 
 def test_evaluation_page_draws_the_confusion_matrix(server, page):

@@ -56,3 +56,11 @@ def test_model_info_from_a_trained_run(tiny_weights):
     assert info.version == f"{run.metadata['created'][:10]} · {run.metadata['weights_sha256'][:12]}"
     # without metrics.json the accuracy recorded in metadata.json is used
     assert ModelInfo.from_artifacts(run.metadata, None).accuracy_full == run.metadata["test_accuracy"]["full"]
+
+
+def test_model_info_names_other_sets_by_their_clean_figure(tiny_weights):
+    run = load_run(tiny_weights)
+    scored = {"hospital-b": {"all": {"n": 30, "accuracy": 0.9}, "clean": {"n": 20, "accuracy": 0.85}}}
+    empty = {"hospital-c": {"all": {"n": 3, "accuracy": 1.0}, "clean": {"n": 0}}}
+    info = ModelInfo.from_artifacts(run.metadata, run.metrics, {**scored, **empty})
+    assert info.external == {"hospital-b": (0.85, 20)}  # never the figure that includes training copies

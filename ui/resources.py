@@ -102,7 +102,8 @@ def scope_report(run: Path) -> ScopeReport:
 
 def model_info(run: Path) -> ModelInfo:
     loaded = report(run)
-    return ModelInfo.from_artifacts(loaded.metadata, loaded.metrics)
+    externals = {external.name: external.metrics for external in loaded.externals}
+    return ModelInfo.from_artifacts(loaded.metadata, loaded.metrics, externals)
 
 
 def require_run(need_model: bool = False) -> Path:

@@ -61,5 +61,10 @@ def _model_facts(run) -> None:
                 "Leak-free, per source: "
                 + "; ".join(f"{name} {accuracy:.1%} ({n})" for name, (accuracy, n) in info.leak_free_by_source.items())
             )
+        if info.external:
+            st.caption(
+                "Other sets scored after training (images with no copy in training): "
+                + "; ".join(f"{name} {accuracy:.1%} ({n})" for name, (accuracy, n) in info.external.items())
+            )
     else:
         st.caption("No held-out evaluation recorded for this model.")

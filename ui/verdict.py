@@ -18,9 +18,8 @@ def show(assessment: Assessment) -> None:
         _classified(assessment)
     elif assessment.status == UNCERTAIN:
         st.warning(
-            "**Uncertain: no class given.** The model states a class only when it is confident enough to have been "
-            "right 99 % of the time on held-out validation slices; here it is not. Read the scan without a model "
-            "suggestion." + _reason(assessment),
+            "**Uncertain: no class given.** Read the scan without a model suggestion."
+            + (_reason(assessment) or "\n\nThe model is not confident enough here to state a class."),
             icon=":material/help:",
         )
     elif assessment.status == NOT_MRI:
@@ -41,9 +40,9 @@ def show(assessment: Assessment) -> None:
 
 def scope(check: ScopeCheck, report: ScopeReport) -> None:
     """Whether this scan is like the validated ones, and the model's held-out figure for scans like it."""
-    lines = [f"{SCOPE_ICONS[check.inside]} **{check.headline}.**"]
-    if check.inside is not False:  # outside: the reasons are already in the banner above the answer
-        lines += list(check.reasons)
+    lines = []
+    if check.inside is not False:  # outside: the banner above the answer says so, with its reasons
+        lines += [f"{SCOPE_ICONS[check.inside]} **{check.headline}.**", *check.reasons]
     if check.like_this is not None:
         lines.append(check.like_this.sentence())
     if report.sources:

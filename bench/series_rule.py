@@ -301,6 +301,9 @@ def print_table(result: dict) -> None:
             f"{other['specificity']:>16} {other['false_tumour']:>6} | {cells}"
         )
     best = result["chosen"]
+    shipped = result["shipped_rule"]
+    if any(shipped[key] != best[key] for key in shipped):
+        print(f"note: core/series_rule.py ships {shipped}, not the rule chosen here")
     print(
         f"chosen: k = {best['run_length']}, passing over unanswered slices: {best['bridge']}, "
         f"healthy share {best['healthy_share']} (balanced accuracy {best['balanced_accuracy']})"

@@ -24,6 +24,7 @@ from core.slice_sweep import Sweep, has_tissue
 from ui import resources, scans, sweep_view
 from ui.batch import DETAIL_KEY
 from ui.scans import Entry
+from ui.session import memo
 
 OPEN_KEY = "series:open"  # the entry key of the slice a series view asked to open in the page's detail view
 MIN_SLICES = 2  # a "series" of one file is a single scan, shown as one
@@ -117,9 +118,7 @@ def _supporting(
         shown = answer.supporting[:SHOWN_SUPPORTING]
         for column, index in zip(st.columns(len(shown)), shown, strict=True):
             entry = entries[series.keys[index]]
-            column.image(
-                png_bytes(thumbnail(entry.scan.render(scans.current_view(entry)), 96)), caption=f"slice {index + 1}"
-            )
+            column.image(_thumbnail(entry), caption=f"slice {index + 1}")
     order = [*answer.supporting, *(i for i in range(count) if i not in answer.supporting)]
     labels = {i: f"slice {i + 1} of {count}{' (supports the answer)' if i in answer.supporting else ''}" for i in order}
     picker = f"series:{number}:slice"
@@ -131,6 +130,13 @@ def _supporting(
         on_change=_request_open,
         args=(picker, series.keys),
         help="The slice opens in the detail view below the results table, with its answer and Grad-CAM.",
+    )
+
+
+def _thumbnail(entry: Entry) -> bytes:
+    view = scans.current_view(entry)
+    return memo("series-thumbnails", capacity=512).get(
+        (entry.key, view), lambda: png_bytes(thumbnail(entry.scan.render(view), 96))
     )
 
 

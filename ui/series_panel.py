@@ -77,7 +77,7 @@ def render(
             with st.expander("How the plane, the sequence and the slice order are known"):
                 st.markdown("\n".join(f"- {note}" for note in notes))
         sweep_view.show(sweep, classes, None, key=f"series:{number}:sweep", supporting=answer.supporting)
-        _supporting(run, series, entries, answer, classes, number)
+        _supporting(series, entries, answer, number)
 
 
 def _facts(series: Series) -> str:
@@ -109,9 +109,8 @@ def _verdict(answer: SeriesAnswer) -> None:
         st.warning(f"**Uncertain: no series answer.** {answer.message}", icon=":material/help:")
 
 
-def _supporting(
-    run: Path, series: Series, entries: dict[str, Entry], answer: SeriesAnswer, classes: list[str], number: int
-) -> None:
+def _supporting(series: Series, entries: dict[str, Entry], answer: SeriesAnswer, number: int) -> None:
+    """Thumbnails of the slices the answer rests on, and a picker that opens any slice in the page's detail view."""
     count = len(series)
     if answer.supporting:
         st.markdown(f"**Slices that support the answer** ({len(answer.supporting)} of {count})")

@@ -30,13 +30,14 @@ st.button(
 )
 
 # Imported once the upload box is on screen: these import PyTorch, which takes seconds on a cold start.
-from ui import batch, resources, scan_panel, scans, series_panel  # noqa: E402
+from ui import batch, pacs, resources, scan_panel, scans, series_panel  # noqa: E402
 from ui.flow import end_page  # noqa: E402
 
+from_pacs = pacs.source()  # a series fetched from the PACS enters as uploads do
 run = resources.require_run(need_model=True)
 classes = resources.report(run).classes
 
-entries = scans.collect(uploads, st.session_state.get(SAMPLES_KEY, False))
+entries = scans.collect([*(uploads or []), *from_pacs], st.session_state.get(SAMPLES_KEY, False))
 if not entries:
     st.info(f"Upload one or more scans ({FORMATS}), or try the example scans.", icon=":material/upload_file:")
     end_page()

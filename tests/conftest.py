@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.orthanc import empty_orthanc, orthanc  # noqa: F401  (fixtures: a real Orthanc PACS)
 from tests.phantoms import phantom, write_dataset
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "brain-tumor-mri"

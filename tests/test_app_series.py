@@ -71,6 +71,8 @@ def test_a_shuffled_series_gets_one_series_answer_from_its_slices_in_order(app, 
     assert not any(value in page for value in PATIENT_VALUES)
     place = load_scan(series_files[0]).dicom.place
     assert place.study_uid not in page and place.series_uid not in page  # identifiers group files, never shown
+    as_dicom = [e for e in app.expander if e.label.startswith("Result as DICOM")]
+    assert len(as_dicom) == 2  # the series answer's, and the slice's in the detail view
     picker = by_label(app.selectbox, "Open a slice in detail (with its Grad-CAM)")
     assert picker.options[1 : 1 + len(expected.supporting)] == [
         f"slice {i + 1} of {SLICES} (supports the answer)" for i in expected.supporting
@@ -79,6 +81,17 @@ def test_a_shuffled_series_gets_one_series_answer_from_its_slices_in_order(app, 
     assert not app.exception
     opened = [*expected.supporting, *(i for i in range(SLICES) if i not in expected.supporting)][-1]
     assert app.subheader[-1].value.endswith(f". IM{opened:04d}.dcm")  # the page's detail view, with its Grad-CAM
+
+
+def test_a_series_answer_can_be_had_as_one_dicom_result_over_every_slice(app):
+    from core.pacs import file_bytes
+    from tests.pacs_studies import mr_study
+
+    study = mr_study(slices=4)  # with every attribute a DICOM result copies from its source
+    upload(app, *[(f"IM{i}", file_bytes(dataset)) for i, dataset in reversed(list(enumerate(study.datasets)))])
+    assert not app.exception
+    labels = [b.label for b in app.get("download_button")]
+    assert labels.count("Download result (DICOM SR)") == 2 and labels.count("Download Grad-CAM (DICOM SC)") == 2
 
 
 def test_a_zip_of_the_series_is_read_in_memory_and_answered_the_same(app, answering_weights, series_files):

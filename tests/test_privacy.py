@@ -13,7 +13,7 @@ import logging
 import sys
 import tempfile
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +25,17 @@ from core.gradcam import METHODS, Explainer, overlay
 from core.image_io import UnreadableScanError
 from core.inference import Classifier
 from core.model_info import ModelInfo
+from core.pacs import Pacs, StudyQuery
 from core.png import png_bytes
 from core.predict import main
 from core.report_html import ReportEntry, build_report
 from core.results import ERROR, Provenance, ScanResult, results_csv
 from core.scan_io import load_scan
+from tests.apptest import by_label, start, texts
 from tests.disk_writes import recording_disk_writes
+from tests.pacs_studies import PATIENT as PACS_PATIENT
+from tests.pacs_studies import PATIENT_SECRETS as PACS_SECRETS
+from tests.pacs_studies import mr_study
 from tests.phantoms import phantom
 from tests.scan_files import PATIENT_VALUES, dicom_bytes, marked_volume, nifti_bytes
 
@@ -158,3 +163,39 @@ def test_the_batch_cli_reports_no_patient_field(tmp_path, tiny_weights, capfd):
     assert len(rows) == 6 and sum(row["status"] == "error" for row in rows) == 1
     assert_no_secrets(out.read_text(), "the CLI's CSV")
     assert_no_secrets("".join(capfd.readouterr()), "the CLI's output")
+
+
+def test_a_study_fetched_from_the_pacs_reveals_no_patient_field(empty_orthanc, classifier, monkeypatch, caplog, capfd):
+    """The PACS path: search (the patient ID travels in the request's URL), fetch, classify and report in the
+    core, and the same through the Classify page; the patient's fields appear nowhere but in the DICOM."""
+    from tests.test_app_pacs import point_at
+
+    caplog.set_level(logging.DEBUG)  # dicomweb-client and urllib3 log URLs at debug level
+    study = mr_study(slices=3)
+    pacs = Pacs(empty_orthanc.settings())
+    pacs.store(study.datasets)
+    [hit] = pacs.search_studies(StudyQuery(patient_id=PACS_PATIENT["PatientID"]))
+    [series] = pacs.mr_series(hit.study_uid)
+    files = pacs.fetch_series(series)
+    assert any(PACS_PATIENT["PatientID"].encode() in file.getvalue() for file in files)  # the check can see it
+    out = classify_batch(classifier, [(file.name, file.getvalue()) for file in files])
+
+    point_at(monkeypatch, empty_orthanc)
+    at = start()
+    by_label(at.date_input, "Study date from").set_value(date(2024, 3, 17))
+    at = by_label(at.button, "Search the PACS").click().run()
+    at = by_label(at.button, "Fetch this series").click().run()
+    assert not at.exception and "Fetched 3 images" in texts(at)
+    printed = capfd.readouterr()
+    for where, text in [
+        ("study and series labels", f"{hit.label} {series.label} {[file.name for file in files]} {files}"),
+        ("facts, describe and repr", out["shown"]),
+        ("the HTML report", out["report"]),
+        ("the CSV", out["csv"]),
+        ("the Classify page", texts(at)),
+        ("log records", caplog.text),
+        ("stdout", printed.out),
+        ("stderr", printed.err),
+    ]:
+        found = [value for value in PACS_SECRETS if value in text]
+        assert not found, f"patient fields {found} in {where}"

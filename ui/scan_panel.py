@@ -14,7 +14,7 @@ from core.labels import display_name
 from core.png import png_bytes
 from core.scan_io import DICOM, NIFTI, View
 from core.view_alternatives import neighbour_alternatives, window_alternatives
-from ui import charts, resources, scans, sweep_view, verdict
+from ui import charts, dicom_export, resources, scans, sweep_view, verdict
 from ui.scans import Entry, widget_key
 
 PREDICTED = "predicted class"
@@ -72,6 +72,7 @@ def render(
             with st.expander("Grad-CAM (where the model looked; not a diagnosis)"):
                 _explained_pictures(run, entry, view, assessment, classes)
 
+    dicom_export.render(run, entry, view, assessment)  # DICOM scans only: the answer as SR and SC
     if scan.kind == NIFTI:
         _volume_sweep(run, entry, view, classes)
 

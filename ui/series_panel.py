@@ -14,6 +14,7 @@ import streamlit as st
 
 from core.acquisition import scope_facts
 from core.assessment import NOT_MRI, OK, Assessment
+from core.dicom_results import Finding
 from core.dicom_series import Series, group_series
 from core.labels import display_name
 from core.png import png_bytes, thumbnail
@@ -21,7 +22,7 @@ from core.scan_io import DICOM
 from core.scope import check_scope
 from core.series_rule import DEFAULT_RULE, SeriesAnswer, series_answer
 from core.slice_sweep import Sweep, has_tissue
-from ui import resources, scans, sweep_view
+from ui import dicom_export, resources, scans, sweep_view
 from ui.batch import DETAIL_KEY
 from ui.scans import Entry
 from ui.session import memo
@@ -78,6 +79,7 @@ def render(
                 st.markdown("\n".join(f"- {note}" for note in notes))
         sweep_view.show(sweep, classes, None, key=f"series:{number}:sweep", supporting=answer.supporting)
         _supporting(series, entries, answer, number)
+        _as_dicom(run, series, entries, sweep, answer)
 
 
 def _facts(series: Series) -> str:
@@ -130,6 +132,26 @@ def _supporting(series: Series, entries: dict[str, Entry], answer: SeriesAnswer,
         args=(picker, series.keys),
         help="The slice opens in the detail view below the results table, with its answer and Grad-CAM.",
     )
+
+
+def _as_dicom(run: Path, series: Series, entries: dict[str, Entry], sweep: Sweep, answer: SeriesAnswer) -> None:
+    """The series answer as one DICOM SR over every slice, with the Grad-CAM capture of the most confident
+    slice the answer rests on (ui.dicom_export). A series has no probabilities of its own: the SR carries
+    that slice's calibrated ones, and its rule text says so."""
+    candidates = answer.supporting or tuple(i for i, a in enumerate(sweep.assessments) if a is not None)
+    if not candidates:
+        return
+    best = max(candidates, key=lambda i: sweep.assessments[i].confidence)
+    which = "the most confident slice the answer rests on" if answer.supporting else "the most confident slice"
+    finding = Finding(
+        answer.status,
+        tuple(sweep.assessments[best].probabilities.items()),
+        answer.prediction,
+        slice_count=len(series),
+        rule=f"{DEFAULT_RULE.sentence()} The probabilities are those of slice {best + 1} of {len(series)}, {which}.",
+    )
+    slices = [entries[key] for key in series.keys]
+    dicom_export.render_series(run, slices, finding, (slices[best], scans.current_view(slices[best])))
 
 
 def _thumbnail(entry: Entry) -> bytes:

@@ -92,6 +92,13 @@ def test_a_series_answer_can_be_had_as_one_dicom_result_over_every_slice(app):
     assert not app.exception
     labels = [b.label for b in app.get("download_button")]
     assert labels.count("Download result (DICOM SR)") == 2 and labels.count("Download Grad-CAM (DICOM SC)") == 2
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i, dataset in enumerate(study.datasets):
+            archive.writestr(f"IM{i}", file_bytes(dataset))
+    upload(app, ("study.zip", buffer.getvalue()))  # the same, from a ZIP's members
+    labels = [b.label for b in app.get("download_button")]
+    assert labels.count("Download result (DICOM SR)") == 2 and labels.count("Download Grad-CAM (DICOM SC)") == 2
 
 
 def test_a_zip_of_the_series_is_read_in_memory_and_answered_the_same(app, answering_weights, series_files):

@@ -88,6 +88,16 @@ def _upload_sources(upload) -> list[tuple[str, str, Callable[[], bytes]]]:
     return members or [(key, upload.name, partial(_refuse, "The ZIP file holds no files."))]
 
 
+def zip_member_bytes(entry_key: str) -> bytes | None:
+    """The bytes of a ZIP member an entry was decoded from (kept in this session's memory), else None."""
+    upload_key, _, path = entry_key.partition("|")
+    archives = memo("archives", capacity=64)
+    archive = archives.get(upload_key, lambda: None) if upload_key in archives else None
+    if not isinstance(archive, ZipContents):
+        return None
+    return next((data for member, data in archive.members if member == path), None)
+
+
 def _unzip(data: bytes) -> ZipContents | str:
     try:
         contents = read_zip(data, max_members=MAX_ZIP_MEMBERS)

@@ -75,7 +75,7 @@ def _upload_sources(upload) -> list[tuple[str, str, Callable[[], bytes]]]:
     """One source per uploaded file; a ZIP (a series exported from a viewer, say) gives one per member, read in
     memory by core.zip_input with its safety checks, once per session."""
     key = f"upload:{upload.file_id}"
-    if not is_zip(bytes(upload.getbuffer()[:4])):
+    if not is_zip(upload.getvalue()[:4]):  # uploads and PACS files alike hold their bytes in memory
         return [(key, upload.name, upload.getvalue)]
     archive = memo("archives", capacity=64).get(key, lambda: _unzip(upload.getvalue()))
     if isinstance(archive, str):  # refused as a whole: one entry that says why

@@ -46,7 +46,10 @@ class Preprocessing:
         top, bottom, left, right = head_bounding_box(gray) if self.crop_to_head else (0, height, 0, width)
         crop_height, crop_width = bottom - top, right - left
         side = max(crop_height, crop_width)
-        square = cv2.resize(values.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+        # Bicubic for a smooth map; clipped to the input's range, as bicubic overshoots at steep edges.
+        values = values.astype(np.float32)
+        square = cv2.resize(values, (side, side), interpolation=cv2.INTER_CUBIC)
+        square = np.clip(square, float(values.min()), float(values.max()))
         pad_top, pad_left = (side - crop_height) // 2, (side - crop_width) // 2
         placed = np.zeros((height, width), np.float32)
         placed[top:bottom, left:right] = square[pad_top : pad_top + crop_height, pad_left : pad_left + crop_width]
@@ -82,17 +85,10 @@ def head_bounding_box(gray: np.ndarray, margin: float = 0.02) -> tuple[int, int,
     Falls back to the whole image when nothing stands out (a blank image, or a crop that is already tight).
     """
     height, width = gray.shape
-    reference = float(np.percentile(gray, 99))
-    if reference <= 0:
+    region = _head_region(gray)
+    if region is None:
         return 0, height, 0, width
-    mask = cv2.GaussianBlur(gray, (0, 0), sigmaX=max(1.0, min(height, width) / 200)) > 0.1 * reference
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if count < 2:
-        return 0, height, 0, width
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    left, top, box_width, box_height, area = stats[largest]
-    if area < 0.01 * height * width:
-        return 0, height, 0, width
+    _, (left, top, box_width, box_height) = region
     # The margin scales with the head, not the canvas, so the same head on a larger black canvas crops alike.
     pad_y, pad_x = round(margin * box_height), round(margin * box_width)
     return (
@@ -101,6 +97,37 @@ def head_bounding_box(gray: np.ndarray, margin: float = 0.02) -> tuple[int, int,
         max(0, left - pad_x),
         min(width, left + box_width + pad_x),
     )
+
+
+def head_mask(gray: np.ndarray) -> np.ndarray:
+    """Boolean (H, W) mask of the head: the region `head_bounding_box` crops to, with its holes filled
+    (dark ventricles, cysts and necrotic cores belong to the head). All True when no head stands out, as
+    the crop then keeps the whole image."""
+    region = _head_region(gray)
+    if region is None:
+        return np.ones(gray.shape, dtype=bool)
+    component, _ = region
+    contours, _ = cv2.findContours(component.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    filled = np.zeros(gray.shape, np.uint8)
+    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
+    return filled.astype(bool)
+
+
+def _head_region(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The largest bright connected region (mask, (left, top, width, height)), or None when none stands out."""
+    height, width = gray.shape
+    reference = float(np.percentile(gray, 99))
+    if reference <= 0:
+        return None
+    mask = cv2.GaussianBlur(gray, (0, 0), sigmaX=max(1.0, min(height, width) / 200)) > 0.1 * reference
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count < 2:
+        return None
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    left, top, box_width, box_height, area = stats[largest]
+    if area < 0.01 * height * width:
+        return None
+    return labels == largest, (int(left), int(top), int(box_width), int(box_height))
 
 
 def pad_to_square(gray: np.ndarray) -> np.ndarray:

@@ -36,10 +36,12 @@ from ui.flow import end_page  # noqa: E402
 from_pacs = pacs.source()  # a series fetched from the PACS enters as uploads do
 run = resources.require_run(need_model=True)
 classes = resources.report(run).classes
+resources.warm_up(run)  # once per process, while the first user picks a file
 
 entries = scans.collect([*(uploads or []), *from_pacs], st.session_state.get(SAMPLES_KEY, False))
 if not entries:
     st.info(f"Upload one or more scans ({FORMATS}), or try the example scans.", icon=":material/upload_file:")
+    batch.measured_per_class(run, classes)
     end_page()
 
 readable = [entry for entry in entries if entry.scan is not None]

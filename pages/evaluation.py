@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.evaluation import SUBSETS
-from ui import dashboard, resources
+from ui import dashboard, localisation_view, resources
 
 TAB_KEY = "eval:tab"
 
@@ -30,12 +30,13 @@ subset = st.radio(
 )
 
 # Only the open tab is drawn (on_change="rerun"): drawing every tab's charts at once took the browser seconds.
-overview, calibration, training, errors, other_sources, data, compare = st.tabs(
+overview, calibration, training, errors, looks, other_sources, data, compare = st.tabs(
     [
         "Confusion & per class",
         "Calibration & abstention",
         "Training",
         "Misclassified",
+        "Where the model looks",
         "Other sources",
         "Data",
         "Compare runs",
@@ -65,6 +66,10 @@ if errors.open:
     with errors:
         st.subheader("Misclassified test images")
         dashboard.misclassified_gallery(run, subset)
+if looks.open:
+    with looks:
+        st.subheader("Where the model looks")
+        localisation_view.where_the_model_looks(run_path, subset)
 if other_sources.open:
     with other_sources:
         st.subheader("Scored on other sources")

@@ -49,14 +49,17 @@ def test_one_image_gets_the_cores_answer_a_chart_and_an_overlay(app, answering_w
     assert f"{expected.confidence:.1%}" in verdict
     assert len(app.get("plotly_chart")) == 1  # per-class probabilities
     captions = [image.proto.imgs[0].caption for image in app.get("image")]
-    assert captions == ["Image as classified", f"Grad-CAM: evidence for {display_name(expected.prediction)}"]
+    overlay_caption = f"Grad-CAM: evidence for {display_name(expected.prediction)}"
+    assert captions == ["Image as classified", overlay_caption]
     assert [b.label for b in app.get("download_button")] == ["Download overlay (PNG)"]
     for label in ("Method", "Evidence for"):
         by_label(app.selectbox, label)
     by_label(app.selectbox, "Method").set_value("Grad-CAM++").run()
-    by_label(app.selectbox, "Evidence for").set_value(display_name("notumor")).run()
+    assert by_label(app.selectbox, "Evidence for").value == "<stated>"  # the stated class, by default
+    by_label(app.selectbox, "Evidence for").set_value("notumor").run()
     assert not app.exception
     assert any("Grad-CAM++: evidence for No tumour" in t for t in texts(app).split("\n"))
+    assert any("not a probability" in c.value for c in app.caption)  # the colour key says what colours mean
 
 
 def test_a_batch_with_a_bad_file_keeps_working(app):
@@ -164,6 +167,18 @@ def test_uncertain_scan_gets_its_own_banner_and_no_class(app, monkeypatch):
     labels = [e.label for e in app.expander]
     assert "Per-class scores (not a diagnosis)" in labels  # still available, on request
     assert len(app.get("plotly_chart")) == 1
+
+
+def test_no_map_is_drawn_for_a_scan_given_no_class_unless_a_class_is_picked(app, monkeypatch):
+    monkeypatch.setattr(core.assessment, "assess", fixed("uncertain", "Glioma-like and meningioma-like evidence."))
+    upload(app, ("a.png", png(1, "glioma")))
+    assert not app.exception
+    assert [image.proto.imgs[0].caption for image in app.get("image")] == ["Image as classified"]  # no overlay
+    assert any("no map is drawn" in c.value for c in app.caption)
+    by_label(app.selectbox, "Evidence for").set_value("meningioma").run()
+    assert not app.exception
+    captions = [image.proto.imgs[0].caption for image in app.get("image")]
+    assert "Grad-CAM: evidence for Meningioma" in captions
 
 
 def test_not_mri_scan_gets_its_own_banner(app, monkeypatch):

@@ -4,8 +4,11 @@ complete and with optional parts missing."""
 import json
 import shutil
 
+import numpy as np
 import pytest
 
+from core.gradcam import METHODS
+from core.localisation import EXAMPLES_FILE, REPORT_FILE, SUBSETS, TARGETS, PictureScore, summarise
 from tests.apptest import by_label, open_tab, serve, start, texts
 
 
@@ -24,11 +27,12 @@ def test_evaluation_page_shows_the_reports_numbers(tmp_path, monkeypatch, tiny_w
     assert at.metric[0].label == "Accuracy" and at.metric[0].value == f"{full['accuracy']:.1%}"
     assert at.metric[3].value == f"{clean['accuracy']:.1%}"
     assert "Macro F1" in metrics and "Balanced accuracy" in metrics
-    assert [t.label for t in at.tabs][:6] == [
+    assert [t.label for t in at.tabs][:7] == [
         "Confusion & per class",
         "Calibration & abstention",
         "Training",
         "Misclassified",
+        "Where the model looks",
         "Other sources",
         "Data",
     ]
@@ -47,6 +51,41 @@ def test_evaluation_page_shows_the_reports_numbers(tmp_path, monkeypatch, tiny_w
     assert len(at.get("image")) == full["errors"]  # the misclassified gallery
     by_label(at.radio, "Test subset for the sections below").set_value("leak_free").run()
     assert not at.exception and len(at.get("image")) == clean["errors"]
+
+
+def localisation_report(methods: list[str]) -> dict:
+    """A report shaped as `python -m train.localisation` writes it, from hand-made scores."""
+    hits = [PictureScore(True, 0.5, False, 0.1)] * 3 + [PictureScore(False, 0.1, True, 0.3)]
+    entry = {"overall": summarise(hits).to_dict(), "per_class": {"glioma": summarise(hits).to_dict()}}
+    results = {target: {subset: dict.fromkeys(methods, entry) for subset in SUBSETS} for target in TARGETS}
+    return {
+        "methods": methods,
+        "results": results,
+        "images": {"glioma": {"all": 4, "leak_free": 4}},
+        "stated": {"stated": 4},
+        "tolerance": "15 px",
+        "command": "python -m train.localisation",
+        "created": "2026-12-01T00:00:00+00:00",
+    }
+
+
+def test_where_the_model_looks_shows_the_localisation_report_beside_its_baseline(tmp_path, monkeypatch, tiny_weights):
+    root = serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
+    at = open_tab(start("pages/evaluation.py"), "Where the model looks")
+    assert "This run has no localisation report" in texts(at)
+    (root / "default" / REPORT_FILE).write_text(json.dumps(localisation_report(list(METHODS))))
+    at = open_tab(start("pages/evaluation.py"), "Where the model looks")
+    assert not at.exception
+    table = next(frame.value for frame in at.dataframe if "pointing game" in frame.value.columns)
+    assert list(table["method"]) == list(METHODS)
+    assert set(table["pointing game"]) == {"75.0%"} and set(table["baseline pointing"]) == {"25.0%"}
+    assert set(table["heat share"]) == {"40.0%"} and set(table["baseline heat share"]) == {"15.0%"}
+    assert not at.get("image")  # only this tab is drawn, and there is no examples file
+    pictures = np.zeros((2, 8, 8, 3), np.uint8)
+    np.savez_compressed(root / "default" / EXAMPLES_FILE, images=pictures, captions=np.array(["one", "two"]))
+    at = open_tab(start("pages/evaluation.py"), "Where the model looks")
+    captions = [image.proto.imgs[0].caption for image in at.get("image")]
+    assert captions == ["one", "two"]
 
 
 def test_evaluation_page_renders_without_optional_artifacts(tmp_path, monkeypatch, tiny_weights, tiny_report):

@@ -162,6 +162,7 @@ def test_upload_a_sample_and_get_the_answer_chart_and_overlay(server, page, weig
     # The first run goes on importing PyTorch and loading the model while the user picks a file; the sidebar
     # is drawn when it is done
     page.get_by_text("Held-out accuracy").wait_for()
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()  # the landing chart, drawn
     _wait_until_idle(page)
     _record("cold_start_to_ready", SERVER_STARTED["at"])
     loaded = time.perf_counter()
@@ -206,7 +207,7 @@ def test_upload_a_sample_and_get_the_answer_chart_and_overlay(server, page, weig
     _wait_until_idle(page)
     old = overlay.get_attribute("src")
     changed = time.perf_counter()
-    page.get_by_label("Method").click()  # the selectbox opens its list
+    page.get_by_role("combobox", name="Method").click()  # the selectbox opens its list
     page.get_by_role("option").nth(1).click()
     _new_image_src(page, old)
     _record("method_change", changed)

@@ -1,9 +1,17 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
+from scipy.stats import spearmanr
 
-from core.gradcam import METHODS, Explainer, overlay
+from core.gradcam import CLASS_AGNOSTIC, METHODS, Explainer, colour_scale, overlay, with_colour_key
 from core.image_io import read_image
-from core.inference import Classifier
+from core.inference import DEFAULT_WEIGHTS, Classifier
+from core.preprocessing import head_mask
+from tests.phantoms import phantom
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +38,16 @@ def test_every_method_gives_a_unit_range_map_and_leaves_no_hooks(explainer, prep
     assert all(hooks(network.model) == 0 for network in explainer._copies)
 
 
+@pytest.mark.skipif(not (DEFAULT_WEIGHTS / "model.safetensors").is_file(), reason="no shipped model")
+def test_class_agnostic_methods_draw_one_map_for_every_class_and_the_others_do_not():
+    explainer = Explainer(Classifier(DEFAULT_WEIGHTS, device="cpu"))
+    prepared = explainer.classifier.prepare(read_image(SAMPLES / "Te-meTr_0000.jpg"))
+    for method in METHODS:
+        maps = [explainer.heatmap(prepared, target, method) for target in range(len(explainer.classifier.classes))]
+        same = all(np.allclose(maps[0], other, atol=1e-5) for other in maps[1:])
+        assert same == (method in CLASS_AGNOSTIC), method
+
+
 def test_explaining_does_not_change_predictions(explainer, prepared):
     before = explainer.classifier.probabilities(prepared[None])
     explainer.heatmap(prepared, target=1)
@@ -51,3 +69,63 @@ def test_overlay_is_rgb_and_opacity_zero_shows_the_scan():
     coloured = overlay(gray, heat, opacity=0.8)
     assert np.array_equal(coloured[30:], picture[30:])  # no heat, no colour
     assert not np.array_equal(coloured[10:20, 10:20], picture[10:20, 10:20])
+
+
+def test_the_map_is_at_the_pictures_resolution_smooth_and_zero_outside_the_head(explainer):
+    head = phantom(3, "glioma", 120).astype(np.float32) / 255
+    gray = np.zeros((300, 220), np.float32)  # a head off-centre on a larger, non-square black canvas
+    gray[40:160, 30:150] = head
+    heat = explainer.explain(gray, target=0, method="Eigen-CAM")  # Eigen-CAM: never empty on the tiny model
+    assert heat.shape == gray.shape and heat.dtype == np.float32
+    assert heat.max() == pytest.approx(1.0) and heat.min() >= 0.0
+    inside = head_mask(gray)
+    assert not inside[:30].any() and inside[100, 90]  # the mask is the head, not the canvas
+    assert heat[~inside].max() == 0.0  # nothing outside the head, not merely outside the crop's rectangle
+    # Smooth: neighbouring pixels differ little (a 4 x 4 grid enlarged by nearest or linear steps would not).
+    both_inside = inside[:, 1:] & inside[:, :-1]
+    assert np.abs(np.diff(heat, axis=1))[both_inside].max() < 0.1
+
+
+def test_the_colour_key_blends_as_the_overlay_does():
+    strip = colour_scale(0.6, width=100, height=5)
+    assert strip.shape == (5, 100, 3)
+    assert np.array_equal(strip[:, 0], np.full((5, 3), np.uint8(255 * 0.5)))  # no heat: plain mid-gray
+    red, green, blue = strip[0, -1].astype(int)
+    assert red > green + 50 and red > blue + 50  # the peak: red
+    assert np.array_equal(
+        strip,
+        overlay(np.full((5, 100), 0.5, np.float32), np.tile(np.linspace(0, 1, 100, dtype=np.float32), (5, 1)), 0.6),
+    )
+
+
+def test_the_overlay_carries_its_colour_key_along_the_bottom():
+    picture = overlay(np.full((100, 80), 0.5, np.float32), np.zeros((100, 80), np.float32), 0.5)
+    keyed = with_colour_key(picture, 0.5)
+    assert keyed.shape[1] == 80 and keyed.shape[0] > 100
+    assert np.array_equal(keyed[:100], picture)
+    assert np.array_equal(keyed[-1], colour_scale(0.5, width=80, height=1)[0])
+
+
+def randomised(classifier: Classifier) -> Classifier:
+    """The same classifier with every layer's weights drawn afresh (Adebayo et al., 2018, full randomisation)."""
+    torch.manual_seed(0)
+    for module in classifier.model.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    return classifier
+
+
+@pytest.mark.skipif(not (DEFAULT_WEIGHTS / "model.safetensors").is_file(), reason="no shipped model")
+def test_maps_of_the_shipped_model_change_when_its_weights_are_randomised():
+    """Sanity check (Adebayo et al., "Sanity checks for saliency maps", 2018): a map that survives the loss of
+    everything the model learned explains the input's edges, not the model. The shipped model's maps must
+    lose most of their rank order (|Spearman| < 0.5) once its weights are random."""
+    prepared = Classifier(DEFAULT_WEIGHTS, device="cpu").prepare(read_image(SAMPLES / "Te-glTr_0003.jpg"))
+    trained = Explainer(Classifier(DEFAULT_WEIGHTS, device="cpu"))
+    random = Explainer(randomised(Classifier(DEFAULT_WEIGHTS, device="cpu")))
+    target = trained.classifier.classes.index("glioma")
+    for method in METHODS:
+        before, after = trained.heatmap(prepared, target, method), random.heatmap(prepared, target, method)
+        assert before.std() > 0.05 and after.std() > 0.05, method  # both real maps, not blank ones
+        rho = spearmanr(before.ravel(), after.ravel()).statistic
+        assert abs(rho) < 0.5, f"{method}: rank correlation {rho:.2f} after randomising the weights"

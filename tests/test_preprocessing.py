@@ -1,9 +1,10 @@
+import cv2
 import numpy as np
 import torch
 
 from core.image_io import read_image
 from core.inference import Classifier
-from core.preprocessing import Preprocessing, head_bounding_box, normalize, standardize, to_unit_range
+from core.preprocessing import Preprocessing, head_bounding_box, head_mask, normalize, standardize, to_unit_range
 from tests.phantoms import phantom
 from train.dataset import prepare
 
@@ -65,3 +66,17 @@ def test_project_to_original_inverts_the_geometry():
     inside = back > 0.05
     assert np.corrcoef(back[inside], gray[inside])[0, 1] > 0.9
     assert back[:25].max() == 0 and back[160:].max() == 0  # outside the head box stays empty
+
+
+def test_the_head_mask_is_the_cropped_region_with_its_dark_holes_filled():
+    gray = np.zeros((200, 160), np.float32)
+    cv2.ellipse(gray, (80, 100), (60, 80), 0, 0, 360, 0.8, thickness=-1)
+    cv2.circle(gray, (80, 100), 20, 0.0, thickness=-1)  # a dark cyst inside the head
+    gray[5:9, 5:40] = 1.0  # a text label in the corner: not the head
+    mask = head_mask(gray)
+    assert mask[100, 80]  # the cyst belongs to the head
+    assert not mask[7, 20] and not mask[2, 150]  # neither the label nor the background
+    top, bottom, left, right = head_bounding_box(gray)
+    rows, columns = np.nonzero(mask)
+    assert top <= rows.min() and rows.max() < bottom and left <= columns.min() and columns.max() < right
+    assert head_mask(np.zeros((50, 50), np.float32)).all()  # no head found: the whole picture, as the crop

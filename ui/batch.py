@@ -18,12 +18,32 @@ from core.report_html import ReaderFields, ReportEntry, build_report
 from core.report_pdf import ReportPdfError, report_pdf
 from core.results import SORT_KEYS, Provenance, ScanResult, filter_results, results_csv, sort_results
 from core.scan_io import View
-from ui import resources, scans
+from ui import charts, resources, scans
 from ui.scan_panel import CAM_METHOD_KEY, CAM_OPACITY_KEY
 from ui.scans import Entry
 
 REPORT_KEY = "report:html"
 DETAIL_KEY, APPLIED_CLICK_KEY = "detail", "table:applied-click"
+
+
+def measured_per_class(run: Path, classes: list[str]) -> None:
+    """Before any upload: how often the model found each class on held-out slices. Worth knowing before the
+    first answer, and drawing a chart here also loads the browser's charting code (seconds on a cold
+    browser, measured) while the user picks a file, instead of after the first upload."""
+    test = resources.report(run).test("leak_free")
+    per_class = (test or {}).get("per_class") or {}
+    recall = {name: per_class[name]["recall"] for name in classes if name in per_class}
+    if len(recall) != len(classes):
+        return
+    support = ", ".join(f"{display_name(name)} {per_class[name]['support']}" for name in classes)
+    st.plotly_chart(
+        charts.probability_bars(
+            recall, classes, title="Found on held-out slices with no copy in training (recall per class)"
+        ),
+        config={"displayModeBar": False},
+        key="landing:recall",
+    )
+    st.caption(f"Leak-free test slices per class: {support}. The Evaluation page has the whole report.")
 
 
 def flag_duplicates(entries: list[Entry], results: list[ScanResult]) -> list[ScanResult]:

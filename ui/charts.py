@@ -20,7 +20,9 @@ def class_colours(classes: list[str]) -> dict[str, str]:
     return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(classes)}
 
 
-def probability_bars(probabilities: dict[str, float], classes: list[str], stated: str | None = "") -> go.Figure:
+def probability_bars(
+    probabilities: dict[str, float], classes: list[str], stated: str | None = "", title: str = ""
+) -> go.Figure:
     """Horizontal bars, one per class, in the model's class order; the stated class is drawn solid. With
     `stated=None` (no class is given for the image) every bar is the same grey: no class is highlighted."""
     colours = {name: NEUTRAL for name in classes} if stated is None else class_colours(classes)
@@ -42,7 +44,7 @@ def probability_bars(probabilities: dict[str, float], classes: list[str], stated
     )
     figure.update_layout(
         **_LAYOUT,
-        title="Per-class probability (calibrated)" if stated is not None else "Scores (no class is stated)",
+        title=title or ("Per-class probability (calibrated)" if stated is not None else "Scores (no class is stated)"),
         height=90 + 42 * len(classes),
         xaxis={"range": [0, 1.12], "tickformat": ".0%", "title": None},
         yaxis={"autorange": "reversed", "title": None},

@@ -3,22 +3,17 @@ probabilities, and the Grad-CAM overlay next to the original."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import streamlit as st
 
 from core.assessment import Assessment
-from core.gradcam import METHODS
-from core.labels import display_name
-from core.png import png_bytes
 from core.scan_io import DICOM, NIFTI, View
 from core.view_alternatives import neighbour_alternatives, window_alternatives
-from ui import charts, dicom_export, resources, scans, sweep_view, verdict
+from ui import charts, dicom_export, explanation, resources, scans, sweep_view, verdict
 from ui.scans import Entry, widget_key
 
-PREDICTED = "predicted class"
-CAM_METHOD_KEY, CAM_OPACITY_KEY = "cam:method", "cam:opacity"  # shared by all scans of the session
+CAM_METHOD_KEY, CAM_OPACITY_KEY = explanation.METHOD_KEY, explanation.OPACITY_KEY  # ui.batch reads them here
 
 
 def render(
@@ -65,12 +60,7 @@ def render(
                 )
                 _probability_chart(entry, assessment, classes, stated=None)
     with pictures:
-        if assessment.prediction:
-            _explained_pictures(run, entry, view, assessment, classes)
-        else:
-            st.image(png_bytes(scan.render(view)), caption="Image as classified", width="stretch")
-            with st.expander("Grad-CAM (where the model looked; not a diagnosis)"):
-                _explained_pictures(run, entry, view, assessment, classes)
+        explanation.show(run, entry, view, assessment, classes)
 
     dicom_export.render(run, entry, view, assessment)  # DICOM scans only: the answer as SR and SC
     if scan.kind == NIFTI:
@@ -145,32 +135,6 @@ def _probability_chart(entry: Entry, assessment: Assessment, classes: list[str],
     )
 
 
-def _explained_pictures(run: Path, entry: Entry, view: View, assessment: Assessment, classes: list[str]) -> None:
-    targets = ([PREDICTED] if assessment.prediction else []) + [display_name(name) for name in classes]
-    settings = st.columns([2, 2, 2])
-    method = settings[0].selectbox("Method", list(METHODS), key=CAM_METHOD_KEY)
-    chosen = settings[1].selectbox("Evidence for", targets, key=widget_key(entry.key, "target"))
-    opacity = settings[2].slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key=CAM_OPACITY_KEY)
-    offset = len(targets) - len(classes)  # 1 when "predicted class" leads the list
-    target_name = assessment.prediction if chosen == PREDICTED else classes[targets.index(chosen) - offset]
-    target = classes.index(target_name)
-
-    with st.spinner(f"Computing {method}…"):
-        overlay = scans.overlay_png(run, entry, view, method, target, opacity)
-    original, explained = st.columns(2)
-    original.image(png_bytes(entry.scan.render(view)), caption="Image as classified", width="stretch")
-    explained.image(overlay, caption=f"{method}: evidence for {display_name(target_name)}", width="stretch")
-    explained.download_button(
-        "Download overlay (PNG)",
-        overlay,
-        file_name=_file_name(entry.name, entry.scan.describe(view), method, target_name),
-        mime="image/png",
-        on_click="ignore",
-        icon=":material/download:",
-        key=widget_key(entry.key, "download"),
-    )
-
-
 def _volume_sweep(run: Path, entry: Entry, view: View, classes: list[str]) -> None:
     st.markdown(f"**Through the volume** ({view.plane})")
     existing = scans.stored_sweep(run, entry, view.plane)
@@ -182,10 +146,3 @@ def _volume_sweep(run: Path, entry: Entry, view: View, classes: list[str]) -> No
         existing = scans.run_sweep(run, entry, view.plane)
     if existing is not None:
         sweep_view.show(existing, classes, view.index, key=f"sweep:{entry.key}")
-
-
-def _file_name(name: str, picture: str, method: str, target: str) -> str:
-    """e.g. brain_axial_slice_90_of_181_Grad-CAM_glioma.png: which file, which picture, which explanation."""
-    stem = re.sub(r"(\.nii)?\.[A-Za-z0-9]+$", "", name) or "scan"
-    parts = (stem, picture, method.replace("+", "plus"), target)
-    return re.sub(r"[^A-Za-z0-9.-]+", "_", "_".join(p for p in parts if p)) + ".png"

@@ -21,7 +21,7 @@ from core import scope
 from core.acquisition import scope_facts
 from core.assessment import Assessment
 from core.dicom_io import Window, auto_window
-from core.gradcam import overlay
+from core.gradcam import overlay, with_colour_key
 from core.image_io import UnreadableScanError
 from core.png import data_uri, png_bytes, thumbnail
 from core.results import ERROR, ScanResult, scan_result
@@ -269,21 +269,34 @@ def result(entry: Entry, view: View | None, answer: Assessment | None) -> ScanRe
 
 
 def heatmap(run: Path, entry: Entry, view: View, method: str, target: int) -> np.ndarray:
-    """Grad-CAM evidence for class `target`, mapped back onto the shown picture's pixels."""
+    """Grad-CAM evidence for class `target` on the shown picture's pixels, inside the head.
+
+    Computed once per scan, view, run, method and target, and kept for the session: changing the opacity
+    only blends again. Per session (not st.cache_data, which every session shares) so one user's scans are
+    never kept where another's requests could reach them."""
     stamp = resources.stamp(run)
 
     def compute() -> np.ndarray:
-        classifier, explainer = resources.classifier(run), resources.explainer(run)
-        gray = entry.scan.render(view)
-        heat = explainer.heatmap(classifier.prepare(gray), target, method)
-        return classifier.preprocessing.project_to_original(heat, gray)
+        return resources.explainer(run).explain(entry.scan.render(view), target, method)
 
     return memo("heatmaps", capacity=64).get((entry.key, view, stamp, method, target), compute)
 
 
 def overlay_png(run: Path, entry: Entry, view: View, method: str, target: int, opacity: float) -> bytes:
-    gray = entry.scan.render(view)
-    return png_bytes(overlay(gray, heatmap(run, entry, view, method, target), opacity))
+    """The overlay with its colour key, as a PNG, kept for the session like the map: a rerun for another
+    control re-encodes nothing."""
+
+    def compute() -> bytes:
+        picture = overlay(entry.scan.render(view), heatmap(run, entry, view, method, target), opacity)
+        return png_bytes(with_colour_key(picture, opacity))
+
+    key = (entry.key, view, resources.stamp(run), method, target, opacity)
+    return memo("overlays", capacity=16).get(key, compute)
+
+
+def picture_png(entry: Entry, view: View) -> bytes:
+    """The picture as classified, as a PNG, encoded once per view for the session."""
+    return memo("pictures", capacity=16).get((entry.key, view), lambda: png_bytes(entry.scan.render(view)))
 
 
 def thumbnail_uri(entry: Entry, view: View) -> str | None:

@@ -1,0 +1,92 @@
+"""The Grad-CAM view of one scan: method, target and opacity, the overlay beside the original, its colour key.
+
+The map explains the class the app states. When it states none (the scan is uncertain, or outside what the
+model was trained on), no map is drawn unless the user picks a class: a default "evidence for glioma" on a
+scan given no answer would read as a finding.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import streamlit as st
+
+from core.assessment import Assessment
+from core.gradcam import CLASS_AGNOSTIC, METHODS
+from core.labels import display_name
+from core.scan_io import View
+from ui import localisation_view, scans
+from ui.scans import Entry, widget_key
+
+METHOD_KEY, OPACITY_KEY = "cam:method", "cam:opacity"  # shared by all scans of the session
+STATED, NONE = "<stated>", "<none>"  # target options besides the classes themselves
+ORIGINAL_CAPTION = "Image as classified"
+METHOD_HELP = (
+    "Ways of weighing the network's last feature maps. The Evaluation page (Where the model looks) measures how "
+    "often each one points at the tumour."
+)
+
+
+def show(run: Path, entry: Entry, view: View, assessment: Assessment, classes: list[str]) -> None:
+    """The pictures column of the scan panel."""
+    if assessment.prediction:
+        _explained(run, entry, view, assessment.prediction, classes)
+        return
+    st.image(scans.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
+    with st.expander("Grad-CAM (where the model looked; not a diagnosis)"):
+        _explained(run, entry, view, "", classes)
+
+
+def _explained(run: Path, entry: Entry, view: View, stated: str, classes: list[str]) -> None:
+    settings = st.columns([2, 2, 2])
+    method = settings[0].selectbox("Method", list(METHODS), key=METHOD_KEY, help=METHOD_HELP)
+    # Separate keys for the two cases, so a choice made while no class was stated never outlives it.
+    target = settings[1].selectbox(
+        "Evidence for",
+        [STATED if stated else NONE, *classes],
+        format_func=lambda option: _target_label(option, stated),
+        key=widget_key(entry.key, "target" if stated else "target:unstated"),
+    )
+    opacity = settings[2].slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key=OPACITY_KEY)
+    target_name = stated if target == STATED else "" if target == NONE else target
+    if not target_name:
+        st.caption("No class is stated for this image, so no map is drawn. Pick a class to see what raised its score.")
+        return
+
+    with st.spinner(f"Computing {method}…"):
+        overlay = scans.overlay_png(run, entry, view, method, classes.index(target_name), opacity)
+    original, explained = st.columns(2)
+    original.image(scans.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
+    explained.image(overlay, caption=f"{method}: evidence for {display_name(target_name)}", width="stretch")
+    explained.caption(
+        f"Colour key under the picture. Red: the regions that raised the score of {display_name(target_name)} "
+        "most; blue, fading into the plain image: little effect. The colours are relative to this image (its "
+        "strongest region is red), not a probability, and the map is blank outside the head. "
+        + (f"{method} draws the same map whatever the class. " if method in CLASS_AGNOSTIC else "")
+        + localisation_view.headline(run, method, "stated_class" if target == STATED else "true_class")
+    )
+    explained.download_button(
+        "Download overlay (PNG)",
+        overlay,
+        file_name=file_name(entry.name, entry.scan.describe(view), method, target_name),
+        mime="image/png",
+        on_click="ignore",
+        icon=":material/download:",
+        key=widget_key(entry.key, "download"),
+    )
+
+
+def _target_label(option: str, stated: str) -> str:
+    if option == STATED:
+        return f"{display_name(stated)} (the stated class)"
+    if option == NONE:
+        return "No map (no class stated)"
+    return display_name(option)
+
+
+def file_name(name: str, picture: str, method: str, target: str) -> str:
+    """e.g. brain_axial_slice_90_of_181_Grad-CAM_glioma.png: which file, which picture, which explanation."""
+    stem = re.sub(r"(\.nii)?\.[A-Za-z0-9]+$", "", name) or "scan"
+    parts = (stem, picture, method.replace("+", "plus"), target)
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", "_".join(p for p in parts if p)) + ".png"

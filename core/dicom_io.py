@@ -31,6 +31,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from core.acquisition import Acquisition, acquisition_of
 from core.image_io import UnreadableScanError, check_picture_size
 
 # Frames × rows × columns. A stack of a few hundred 512×512 slices fits; a crafted header that declares a
@@ -76,6 +77,19 @@ class Window:
         return self.centre + self.width / 2
 
 
+@dataclass(frozen=True)
+class SlicePlace:
+    """Which study and series a file belongs to and where its slice lies: identifiers the scanner generates,
+    used only to group and order files, never shown or reported."""
+
+    study_uid: str = ""
+    series_uid: str = ""
+    series_number: int | None = None
+    instance_number: int | None = None
+    position: tuple[float, float, float] | None = None  # ImagePositionPatient, mm
+    orientation: tuple[float, ...] | None = None  # ImageOrientationPatient, six direction cosines
+
+
 @dataclass(frozen=True, repr=False)
 class DicomScan:
     frames: np.ndarray  # float32 (F, H, W) in modality units: rescale slope and intercept applied
@@ -83,6 +97,8 @@ class DicomScan:
     window: Window  # the file's window, or an automatic one when the file has none (or an unusable one)
     modality: str  # e.g. "MR"; a technical field, never a patient field
     transfer_syntax: str
+    acquisition: Acquisition | None = None  # plane and sequence from the tags (core/acquisition.py)
+    place: SlicePlace | None = None  # where the slice sits in its series, to group and order (core/dicom_series.py)
 
     @property
     def frame_count(self) -> int:
@@ -159,7 +175,54 @@ def read_dicom(data: bytes, force: bool = False) -> DicomScan:
         window=window,
         modality=modality,
         transfer_syntax=transfer_syntax,
+        acquisition=_unless_malformed(acquisition_of, dataset),
+        place=_unless_malformed(slice_place, dataset),
     )
+
+
+def _unless_malformed(read, dataset):
+    """Facts from optional technical tags, or None when a crafted or damaged tag breaks reading them: a
+    malformed orientation or timing tag costs the scan its plane and sequence, never its answer."""
+    try:
+        return read(dataset)
+    except MemoryError:
+        raise
+    except Exception:
+        return None
+
+
+def slice_place(dataset: pydicom.Dataset) -> SlicePlace:
+    """The grouping and ordering tags, each None (or "") when absent or malformed."""
+    position = _floats(_lookup(dataset, "ImagePositionPatient", "PlanePositionSequence"), 3)
+    orientation = _floats(_lookup(dataset, "ImageOrientationPatient", "PlaneOrientationSequence"), 6)
+    return SlicePlace(
+        study_uid=_uid(dataset.get("StudyInstanceUID")),
+        series_uid=_uid(dataset.get("SeriesInstanceUID")),
+        series_number=_optional_int(dataset.get("SeriesNumber")),
+        instance_number=_optional_int(dataset.get("InstanceNumber")),
+        position=position,
+        orientation=orientation,
+    )
+
+
+def _uid(value) -> str:
+    text = str(value or "").strip()
+    return text if re.fullmatch(r"[0-9.]{1,64}", text) else ""
+
+
+def _optional_int(value) -> int | None:
+    try:
+        return int(float(value)) if value not in (None, "") else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _floats(value, count: int) -> tuple[float, ...] | None:
+    try:
+        numbers = tuple(float(v) for v in value) if value is not None and not isinstance(value, (str, bytes)) else ()
+    except (TypeError, ValueError):
+        return None
+    return numbers if len(numbers) == count and all(np.isfinite(numbers)) else None
 
 
 def apply_window(values: np.ndarray, window: Window, invert: bool = False) -> np.ndarray:

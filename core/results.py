@@ -10,6 +10,8 @@ The CSV's columns, in order (`csv_columns`):
   p_<class>       calibrated probability of each class (empty when the file could not be read)
   status          ok, uncertain, not_mri, too_small, or error (the file could not be read)
   message         why no class is given, or what was done that the reader should know
+  modality        DICOM: the Modality tag ("MR"); plane: DICOM from the orientation tag, NIfTI the plane
+                  shown; sequence: DICOM from the tags (core/acquisition.py); each empty when not known
   model           the model's name; weights_sha256: the sha256 of its weights file
   generated_at    when the CSV was written (ISO 8601, UTC)
 Text cells a spreadsheet would evaluate as a formula are escaped (see `spreadsheet_text`).
@@ -28,7 +30,7 @@ from typing import TextIO
 
 from core.assessment import Assessment
 from core.model_info import ModelInfo
-from core.scan_io import Scan, View
+from core.scan_io import DICOM, NIFTI, Scan, View
 
 ERROR = "error"
 SORT_KEYS = ("file", "confidence", "prediction", "status")
@@ -41,6 +43,9 @@ class ScanResult:
     status: str  # the assessment's status, or ERROR when the file could not be read
     message: str = ""
     assessment: Assessment | None = None
+    modality: str = ""  # what the scan is, when its file says: core/acquisition.py
+    plane: str = ""
+    sequence: str = ""
 
     @property
     def prediction(self) -> str:
@@ -58,7 +63,19 @@ def scan_result(name: str, scan: Scan, view: View | None, assessment: Assessment
     file's note, "the file holds 3 volumes; the first is shown", then the assessment's message)."""
     note = scan.facts().get("note", "")
     message = " ".join(part for part in (_sentence(note), assessment.message) if part)
-    return ScanResult(name, scan.describe(view), assessment.status, message, assessment)
+    return ScanResult(
+        name, scan.describe(view), assessment.status, message, assessment, *acquisition_fields(scan, view)
+    )
+
+
+def acquisition_fields(scan: Scan, view: View | None) -> tuple[str, str, str]:
+    """(modality, plane, sequence) of the picture, each "" when not known."""
+    if scan.kind == DICOM and scan.dicom.acquisition is not None:
+        known = scan.dicom.acquisition
+        return known.modality, known.plane or "", known.sequence or ""
+    if scan.kind == NIFTI:
+        return "", (view or scan.default_view()).plane, ""
+    return "", "", ""
 
 
 def _sentence(note: str) -> str:
@@ -120,6 +137,7 @@ class Provenance:
 
 
 PROVENANCE_COLUMNS = ["model", "weights_sha256", "generated_at"]
+ACQUISITION_COLUMNS = ["modality", "plane", "sequence"]
 # A spreadsheet evaluates a cell that starts with one of these as a formula, so a file named
 # =HYPERLINK(...) would run. OWASP's advice: a leading apostrophe. (A leading tab or CR, which some
 # spreadsheets skip before looking, is written as an escape by legible_text, so it never leads a cell.)
@@ -128,7 +146,17 @@ _FORMULA_STARTS = ("=", "+", "-", "@")
 
 def csv_columns(classes: list[str]) -> list[str]:
     probabilities = [f"p_{name}" for name in classes]
-    return ["path", "view", "prediction", "confidence", *probabilities, "status", "message", *PROVENANCE_COLUMNS]
+    return [
+        "path",
+        "view",
+        "prediction",
+        "confidence",
+        *probabilities,
+        "status",
+        "message",
+        *ACQUISITION_COLUMNS,
+        *PROVENANCE_COLUMNS,
+    ]
 
 
 def is_results_csv(path: Path) -> bool:
@@ -194,4 +222,13 @@ def _row(result: ScanResult, classes: list[str]) -> list[str]:
             "" if confidence is None else f"{confidence:.6f}",
             *[f"{assessment.probabilities[name]:.6f}" for name in classes],
         ]
-    return [result.name, result.view, *scores, result.status, result.message]
+    return [
+        result.name,
+        result.view,
+        *scores,
+        result.status,
+        result.message,
+        result.modality,
+        result.plane,
+        result.sequence,
+    ]

@@ -42,6 +42,11 @@ def sequence_from_path(relative_path: str) -> str:
     return _first_match(_tokens(relative_path), _SEQUENCES)
 
 
+def sequence_from_words(text: str) -> str:
+    """The same for free text, a DICOM series description ("AX T1 POST"): no file extension to drop."""
+    return _first_match([token.lower() for token in _TOKEN.findall(text)], _SEQUENCES)
+
+
 def plane_from_path(relative_path: str) -> str:
     """ "axial", "coronal", "sagittal", or "" when the name does not say."""
     return _first_match(_tokens(relative_path), _PLANES)

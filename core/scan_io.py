@@ -88,6 +88,8 @@ class Scan:
             }
             if self.dicom.monochrome1:
                 facts["photometric"] = "MONOCHROME1 (displayed inverted)"
+            if self.dicom.acquisition is not None:
+                facts.update(self.dicom.acquisition.facts())
             return facts
         if self.kind == NIFTI:
             x, y, z = self.volume.shape

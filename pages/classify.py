@@ -30,7 +30,7 @@ st.button(
 )
 
 # Imported once the upload box is on screen: these import PyTorch, which takes seconds on a cold start.
-from ui import batch, pacs, resources, scan_panel, scans  # noqa: E402
+from ui import batch, pacs, resources, scan_panel, scans, series_panel  # noqa: E402
 from ui.flow import end_page  # noqa: E402
 
 from_pacs = pacs.source()  # a series fetched from the PACS enters as uploads do
@@ -50,11 +50,13 @@ answers = scans.assessments(run, [(entry, views[entry.key]) for entry in readabl
 results = batch.flag_duplicates(
     entries, [scans.result(entry, views.get(entry.key), answers.get(entry.key)) for entry in entries]
 )
+series_panel.show_all(run, entries, answers, classes)  # several DICOM files of one series: one series answer
 
 if len(entries) > 1:
     thumbnails = [scans.thumbnail_uri(entry, views.get(entry.key)) for entry in entries]
     clicked = batch.results_table(run, results, thumbnails, classes)
     st.divider()
+    series_panel.open_requested(entries)  # a series view's "open this slice" moves the detail picker to it
     number = batch.chosen_number(entries, clicked)
 else:
     number = 1

@@ -117,3 +117,32 @@ def marked_volume(shape=(40, 50, 30)) -> tuple[np.ndarray, dict[str, tuple[int, 
     for cx, cy, cz in (right_anterior_superior, left_posterior_inferior):
         volume[cx - 3 : cx + 3, cy - 3 : cy + 3, cz - 3 : cz + 3] = 1000.0
     return volume, {"RAS": right_anterior_superior, "LPI": left_posterior_inferior}
+
+
+def dicom_series(
+    pictures: list[np.ndarray],
+    *,
+    orientation=(1, 0, 0, 0, 1, 0),
+    spacing: float = 5.0,
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    extra: dict | None = None,
+) -> list[bytes]:
+    """One DICOM file per picture, in slice order: one study and series, ImagePositionPatient stepping
+    `spacing` mm along the slice normal, InstanceNumber 1, 2, ... (tests then shuffle or strip them)."""
+    study_uid, series_uid = study_uid or generate_uid(), series_uid or generate_uid()
+    normal = np.cross(np.asarray(orientation[:3], float), np.asarray(orientation[3:], float))
+    files = []
+    for index, picture in enumerate(pictures):
+        position = normal * spacing * index + np.array([-120.0, -120.0, 0.0])
+        tags = {
+            "StudyInstanceUID": study_uid,
+            "SeriesInstanceUID": series_uid,
+            "SeriesNumber": 4,
+            "InstanceNumber": index + 1,
+            "ImageOrientationPatient": [float(v) for v in orientation],
+            "ImagePositionPatient": [round(float(v), 4) for v in position],
+            **(extra or {}),
+        }
+        files.append(dicom_bytes(np.asarray(picture, np.uint16), extra=tags))
+    return files

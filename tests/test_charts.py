@@ -21,9 +21,31 @@ def test_slice_profile_keeps_gaps_for_unclassified_slices():
     probabilities = np.full((5, 4), 0.25)
     probabilities[0] = np.nan
     figure = charts.slice_profile(probabilities, CLASSES, current=2, plane="axial")
-    assert len(figure.data) == 4 and list(figure.data[0].x) == [1, 2, 3, 4, 5]
+    assert len(figure.data) == 4 + 2 and list(figure.data[0].x) == [1, 2, 3, 4, 5]  # classes, then two statuses
     assert np.isnan(figure.data[0].y[0])
+    assert [trace.name for trace in figure.data[4:]] == [
+        "answered (its probabilities are drawn above)",
+        "no tissue: not classified",
+    ]
     assert figure.layout.shapes[0].x0 == 3  # the shown slice, 1-based
+
+
+def test_slice_profile_draws_scores_only_for_answered_slices_and_marks_the_others_in_words():
+    probabilities = np.tile([0.9, 0.05, 0.03, 0.02], (6, 1))
+    statuses = ["ok", "uncertain", "not_mri", "ok", "no_tissue", "too_small"]
+    figure = charts.slice_profile(probabilities, CLASSES, None, "series", statuses=statuses, supporting=(0, 3))
+    glioma = np.asarray(figure.data[0].y, dtype=float)
+    assert glioma[0] == 0.9 and glioma[3] == 0.9 and np.isnan(glioma[[1, 2, 4, 5]]).all()
+    strip = {trace.name: list(trace.x) for trace in figure.data[4:]}
+    assert strip == {
+        "answered (its probabilities are drawn above)": [1, 4],
+        "uncertain: below the confidence threshold, no class stated": [2],
+        "refused: not like a brain MRI slice": [3],
+        "refused: too small to classify": [6],
+        "no tissue: not classified": [5],
+        "supports the series answer": [1, 4],
+    }
+    assert not figure.layout.shapes  # no slice is marked as shown
 
 
 def test_confusion_heatmap_labels_counts_and_fractions():

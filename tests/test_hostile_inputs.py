@@ -500,9 +500,13 @@ def test_the_page_keeps_working_through_a_batch_of_hostile_uploads(app):
     assert not app.exception
     table = app.dataframe[0].value
     notes = dict(zip(table["file"], table["note"], strict=True))
+    statuses = dict(zip(table["file"], table["status"], strict=True))
     for case in REFUSED:
+        if case.name == "series.jpg":  # a ZIP, whatever its name: the page reads its members (ui.scans.collect)
+            assert statuses["series.jpg/IM0001.png"] != "could not be read"
+            continue
         assert re.search(case.expect, notes[case.name]), (case.name, notes[case.name])
-    assert dict(zip(table["file"], table["status"], strict=True))["good.png"] != "could not be read"
+    assert statuses["good.png"] != "could not be read"
 
 
 @pytest.fixture

@@ -83,6 +83,9 @@ def test_csv_columns_and_values(results):
         *[f"p_{c}" for c in CLASSES],
         "status",
         "message",
+        "modality",
+        "plane",
+        "sequence",
         "model",
         "weights_sha256",
         "generated_at",
@@ -134,3 +137,19 @@ def test_a_csv_this_tool_wrote_is_recognised(tmp_path, results):
     scan.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     empty.write_bytes(b"")
     assert is_results_csv(ours) and not is_results_csv(scan) and not is_results_csv(empty)
+
+
+def test_rows_say_what_the_scan_is_when_the_file_says_it():
+    import numpy as np
+
+    from core.results import scan_result
+    from core.scan_io import load_scan
+    from tests.scan_files import dicom_bytes, nifti_bytes
+
+    answer = Assessment("ok", {c: 0.25 for c in CLASSES})
+    tags = {"ImageOrientationPatient": [1, 0, 0, 0, 0, -1], "RepetitionTime": "500", "EchoTime": "10"}
+    dicom = load_scan(dicom_bytes(np.full((32, 32), 100, np.uint16), extra=tags), "slice.dcm")
+    volume = load_scan(nifti_bytes(np.ones((32, 32, 8), np.float32)), "brain.nii")
+    rows = csv_rows([scan_result("slice.dcm", dicom, None, answer), scan_result("brain.nii", volume, None, answer)])
+    assert [(r["modality"], r["plane"], r["sequence"]) for r in rows] == [("MR", "coronal", "T1"), ("", "axial", "")]
+    assert csv_rows([result("a.png")])[0]["plane"] == ""

@@ -32,6 +32,7 @@ def test_every_slice_with_tissue_is_assessed_like_a_single_scan(classifier, volu
     assert [a is None for a in result.assessments] == [True, True] + [False] * 12 + [True, True]
     single = assess(classifier, [volume.slice("axial", 5)])[0]
     assert result.assessments[5].probabilities == pytest.approx(single.probabilities)
+    assert (result.assessments[5].status, result.assessments[5].message) == (single.status, single.message)
     probabilities = result.probabilities(classifier.classes)
     assert probabilities.shape == (16, 4) and np.isnan(probabilities[0]).all()
     np.testing.assert_allclose(probabilities[2:14].sum(axis=1), 1.0, atol=1e-5)
@@ -40,3 +41,17 @@ def test_every_slice_with_tissue_is_assessed_like_a_single_scan(classifier, volu
 def test_tissue_check():
     assert not has_tissue(np.zeros((32, 32), np.float32))
     assert has_tissue(phantom(1, "notumor", 32).astype(np.float32) / 255)
+
+
+def test_a_sweep_says_each_slices_status_as_a_single_slice_answer_would():
+    from core.assessment import Assessment
+    from core.slice_sweep import Sweep
+
+    scores = {"glioma": 0.7, "meningioma": 0.1, "notumor": 0.1, "pituitary": 0.1}
+    made = Sweep(
+        "axial",
+        [0, 1, 2, 3],
+        [Assessment("ok", scores), Assessment("uncertain", scores), None, Assessment("not_mri", scores)],
+    )
+    assert made.statuses() == ["ok", "uncertain", "no_tissue", "not_mri"]
+    assert not np.isnan(made.probabilities(list(scores))[[0, 1, 3]]).any()  # the scores stay available

@@ -53,32 +53,96 @@ def probability_bars(
     return figure
 
 
-def slice_profile(probabilities: np.ndarray, classes: list[str], current: int | None, plane: str) -> go.Figure:
-    """Per-slice class probabilities along a volume (gaps where a slice had no tissue)."""
+# How each slice of a sweep was answered, in the status strip under the probability lines. Colours are
+# kept apart from the class colours: a strip cell must never read as a class.
+SLICE_STATUS_STYLE = {
+    "ok": ("answered (its probabilities are drawn above)", "#c9d3da"),
+    "uncertain": ("uncertain: below the confidence threshold, no class stated", "#F0E442"),
+    "not_mri": ("refused: not like a brain MRI slice", "#7f1d1d"),
+    "too_small": ("refused: too small to classify", "#56B4E9"),
+    "no_tissue": ("no tissue: not classified", "#ffffff"),
+}
+
+
+def slice_profile(
+    probabilities: np.ndarray,
+    classes: list[str],
+    current: int | None,
+    plane: str,
+    statuses: list[str] | None = None,
+    supporting: tuple[int, ...] = (),
+) -> go.Figure:
+    """Per-slice class probabilities along a volume or a series, drawn only for slices answered "ok" (a
+    refused or abstained slice's scores are no answer), over a strip that marks each slice's status;
+    `supporting` slices (0-based) are marked on the strip. Without `statuses`, a NaN row is a slice
+    without tissue and every other slice counts as answered."""
+    count = len(probabilities)
+    if statuses is None:
+        statuses = ["no_tissue" if np.isnan(row).all() else "ok" for row in probabilities]
+    drawn = np.array(probabilities, dtype=np.float64)
+    drawn[[status != "ok" for status in statuses]] = np.nan
     colours = class_colours(classes)
-    slices = np.arange(1, len(probabilities) + 1)
-    figure = go.Figure()
+    slices = np.arange(1, count + 1)
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.06)
     for i, name in enumerate(classes):
         figure.add_trace(
             go.Scatter(
                 x=slices,
-                y=probabilities[:, i],
-                mode="lines",
+                y=drawn[:, i],
+                mode="lines+markers",
+                marker={"size": 4},
                 name=display_name(name),
+                legendgroup="classes",
                 line={"color": colours[name], "width": 2},
                 hovertemplate=f"{display_name(name)}, slice %{{x}}: %{{y:.1%}}<extra></extra>",
-            )
+            ),
+            row=1,
+            col=1,
+        )
+    for status, (words, colour) in SLICE_STATUS_STYLE.items():
+        where = [i + 1 for i, s in enumerate(statuses) if s == status]
+        if not where:
+            continue
+        figure.add_trace(
+            go.Bar(
+                x=where,
+                y=[1] * len(where),
+                width=1,
+                name=words,
+                legendgroup="status",
+                marker={"color": colour, "line": {"color": "#8a98a3", "width": 0.5}},
+                hovertemplate=f"slice %{{x}}: {words}<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+    if supporting:
+        figure.add_trace(
+            go.Scatter(
+                x=[i + 1 for i in supporting],
+                y=[0.5] * len(supporting),
+                mode="markers",
+                name="supports the series answer",
+                legendgroup="status",
+                marker={"symbol": "diamond", "size": 9, "color": "#1d2a33"},
+                hovertemplate="slice %{x} supports the series answer<extra></extra>",
+            ),
+            row=2,
+            col=1,
         )
     if current is not None:
-        figure.add_vline(x=current + 1, line={"color": "#1d2a33", "dash": "dot"}, annotation_text="shown")
+        figure.add_vline(x=current + 1, line={"color": "#1d2a33", "dash": "dot"}, row=1, col=1)
     figure.update_layout(
         **_LAYOUT,
-        title=f"Class probability per {plane} slice",
-        height=320,
-        xaxis={"title": f"{plane} slice", "range": [1, max(2, len(probabilities))]},
-        yaxis={"title": "probability", "range": [0, 1], "tickformat": ".0%"},
-        legend={"orientation": "h", "y": -0.25},
+        title=f"Class probability per {plane} slice (drawn for answered slices only)",
+        height=400,
+        bargap=0,
+        legend={"orientation": "h", "y": -0.18},
     )
+    figure.update_xaxes(range=[0.5, max(2, count) + 0.5], row=1, col=1)
+    figure.update_xaxes(title_text=f"{plane} slice", row=2, col=1)
+    figure.update_yaxes(title_text="probability", range=[0, 1], tickformat=".0%", row=1, col=1)
+    figure.update_yaxes(range=[0, 1], showticklabels=False, showgrid=False, title_text="status", row=2, col=1)
     return figure
 
 

@@ -140,4 +140,4 @@ def _source_bytes(entry: Entry) -> bytes | None:
     for file in [*pacs.fetched(), *(st.session_state.get("uploads") or [])]:
         if entry.key == f"upload:{file.file_id}":
             return file.getvalue()
-    return None
+    return scans.zip_member_bytes(entry.key)  # a member of an uploaded ZIP

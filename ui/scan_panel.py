@@ -10,7 +10,7 @@ import streamlit as st
 from core.assessment import Assessment
 from core.scan_io import DICOM, NIFTI, View
 from core.view_alternatives import neighbour_alternatives, window_alternatives
-from ui import charts, dicom_export, explanation, resources, scans, verdict
+from ui import charts, dicom_export, explanation, resources, scans, sweep_view, verdict
 from ui.scans import Entry, widget_key
 
 CAM_METHOD_KEY, CAM_OPACITY_KEY = explanation.METHOD_KEY, explanation.OPACITY_KEY  # ui.batch reads them here
@@ -145,8 +145,4 @@ def _volume_sweep(run: Path, entry: Entry, view: View, classes: list[str]) -> No
     ):
         existing = scans.run_sweep(run, entry, view.plane)
     if existing is not None:
-        probabilities = existing.probabilities(classes)
-        st.plotly_chart(charts.slice_profile(probabilities, classes, view.index, view.plane), key=f"sweep:{entry.key}")
-        skipped = sum(a is None for a in existing.assessments)
-        if skipped:
-            st.caption(f"{skipped} slice(s) with almost no tissue were not classified (gaps in the lines).")
+        sweep_view.show(existing, classes, view.index, key=f"sweep:{entry.key}")

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import streamlit as st
 
 from core import assessment as assessment_module  # called through the module so tests can substitute it
 from core import scope
+from core.acquisition import scope_facts
 from core.assessment import Assessment
 from core.dicom_io import Window, auto_window
 from core.gradcam import overlay, with_colour_key
@@ -28,10 +30,12 @@ from core.scan_io import DICOM, NIFTI, UNEXPECTED_FAILURE_MESSAGE, Scan, View, l
 from core.scope import ScanFacts, ScopeCheck, check_scope
 from core.slice_sweep import Sweep, sweep
 from core.view_alternatives import answer_in_words, changed_answers
+from core.zip_input import RefusedArchive, ZipContents, is_zip, read_zip
 from ui import resources
 from ui.session import memo
 
 ASSESS_CHUNK = 16
+MAX_ZIP_MEMBERS = 2_000  # a ZIP on the Classify page is a study or a series, each file decoded and classified
 MEGABYTE = 1024 * 1024  # as Streamlit counts server.maxUploadSize
 
 
@@ -51,7 +55,8 @@ def collect(uploads, use_samples: bool) -> list[Entry]:
         for sample in list_samples():
             sources.append((f"sample:{sample.name}", sample.name, sample.path.read_bytes))
     for upload in uploads or []:
-        sources.append((f"upload:{upload.file_id}", upload.name, upload.getvalue))
+        sources += _upload_sources(upload)
+    memo("archives", capacity=64).keep_only(lambda key: key in {f"upload:{u.file_id}" for u in uploads or []})
     decoded = memo("decoded", capacity=10_000)
     decoded.keep_only(lambda key: key in {source[0] for source in sources})  # forget removed files
     missing = [source for source in sources if source[0] not in decoded]
@@ -64,6 +69,51 @@ def collect(uploads, use_samples: bool) -> list[Entry]:
     if progress:
         progress.empty()
     return [decoded.get(key, lambda: None) for key, _, _ in sources]
+
+
+def _upload_sources(upload) -> list[tuple[str, str, Callable[[], bytes]]]:
+    """One source per uploaded file; a ZIP (a series exported from a viewer, say) gives one per member, read in
+    memory by core.zip_input with its safety checks, once per session."""
+    key = f"upload:{upload.file_id}"
+    if not is_zip(upload.getvalue()[:4]):  # uploads and PACS files alike hold their bytes in memory
+        return [(key, upload.name, upload.getvalue)]
+    archive = memo("archives", capacity=64).get(key, lambda: _unzip(upload.getvalue()))
+    if isinstance(archive, str):  # refused as a whole: one entry that says why
+        return [(key, upload.name, partial(_refuse, archive))]
+    members = [(f"{key}|{path}", f"{upload.name}/{path}", partial(_member, data)) for path, data in archive.members]
+    members += [
+        (f"{key}|{item['path']}", f"{upload.name}/{item['path']}", partial(_refuse, item["reason"]))
+        for item in archive.unreadable
+    ]
+    return members or [(key, upload.name, partial(_refuse, "The ZIP file holds no files."))]
+
+
+def zip_member_bytes(entry_key: str) -> bytes | None:
+    """The bytes of a ZIP member an entry was decoded from (kept in this session's memory), else None."""
+    upload_key, _, path = entry_key.partition("|")
+    archives = memo("archives", capacity=64)
+    archive = archives.get(upload_key, lambda: None) if upload_key in archives else None
+    if not isinstance(archive, ZipContents):
+        return None
+    return next((data for member, data in archive.members if member == path), None)
+
+
+def _unzip(data: bytes) -> ZipContents | str:
+    try:
+        contents = read_zip(data, max_members=MAX_ZIP_MEMBERS)
+    except RefusedArchive as refused:
+        return str(refused)
+    # A DICOMDIR is the export's index of its files, not a scan.
+    contents.members = [(path, data) for path, data in contents.members if path.rsplit("/", 1)[-1] != "DICOMDIR"]
+    return contents
+
+
+def _member(data: bytes) -> bytes:
+    return data
+
+
+def _refuse(message: str) -> bytes:
+    raise UnreadableScanError(message)
 
 
 def _decode(key: str, name: str, read) -> Entry:
@@ -188,7 +238,7 @@ def scope_check(run: Path, entry: Entry, view: View) -> ScopeCheck:
     """Is this scan like the ones the model was validated on (core.scope), from what its file says."""
     scan = entry.scan
     if scan.kind == DICOM:
-        facts = ScanFacts.from_name(scope.DICOM, entry.name)
+        facts = scope_facts(scan.dicom.acquisition, entry.name)  # the tags' plane and sequence (core.acquisition)
     elif scan.kind == NIFTI:
         facts = ScanFacts.from_name(scope.NIFTI, entry.name, plane=view.plane, plane_from="the file's orientation")
     else:

@@ -1,0 +1,181 @@
+"""A DICOM series on the Classify page: what it is (from its tags), one answer for the series with the rule that
+gives it, the sweep of every slice's status, and the slices the answer rests on, each openable in detail.
+
+Slices reach this panel like any upload (files uploaded together, the members of a ZIP, or a PACS retrieval
+handed over as in-memory files); the page has already assessed each one exactly as a single slice, and the
+series answer is built from those very answers (core/series_rule.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.acquisition import scope_facts
+from core.assessment import NOT_MRI, OK, Assessment
+from core.dicom_results import Finding
+from core.dicom_series import Series, group_series
+from core.labels import display_name
+from core.png import png_bytes, thumbnail
+from core.scan_io import DICOM
+from core.scope import check_scope
+from core.series_rule import DEFAULT_RULE, SeriesAnswer, series_answer
+from core.slice_sweep import Sweep, has_tissue
+from ui import dicom_export, resources, scans, sweep_view
+from ui.batch import DETAIL_KEY
+from ui.scans import Entry
+from ui.session import memo
+
+OPEN_KEY = "series:open"  # the entry key of the slice a series view asked to open in the page's detail view
+MIN_SLICES = 2  # a "series" of one file is a single scan, shown as one
+SHOWN_SUPPORTING = 8  # thumbnails of supporting slices; the rest are in the slice picker
+
+
+def find(entries: list[Entry]) -> list[Series]:
+    """The series of two or more single-picture DICOM files among the page's entries."""
+    items = [(e.key, e.scan.dicom) for e in entries if e.scan is not None and e.scan.kind == DICOM]
+    return [series for series in group_series(items) if len(series) >= MIN_SLICES]
+
+
+def show_all(run: Path, entries: list[Entry], answers: dict[str, Assessment | None], classes: list[str]) -> None:
+    for number, series in enumerate(find(entries)):
+        render(run, series, {e.key: e for e in entries}, answers, classes, number)
+
+
+def series_sweep(series: Series, entries: dict[str, Entry], answers: dict[str, Assessment | None]) -> Sweep:
+    """The slices' answers in series order; a slice without tissue (the ends of a stack) is not classified, as
+    in a volume's sweep."""
+    assessments = []
+    for key in series.keys:
+        entry = entries[key]
+        picture = entry.scan.render(scans.current_view(entry))
+        assessments.append(answers.get(key) if has_tissue(picture) else None)
+    plane = series.acquisition.plane if series.acquisition and series.acquisition.plane else "series"
+    return Sweep(plane, list(range(len(series))), assessments)
+
+
+def render(
+    run: Path,
+    series: Series,
+    entries: dict[str, Entry],
+    answers: dict[str, Assessment | None],
+    classes: list[str],
+    number: int = 0,
+) -> None:
+    sweep = series_sweep(series, entries, answers)
+    answer = series_answer(sweep.assessments, DEFAULT_RULE)
+    with st.container(border=True):
+        st.subheader(series.title())
+        st.caption(_facts(series))
+        _scope_notice(run, series)
+        _verdict(answer)
+        st.caption(
+            f"Series rule: {DEFAULT_RULE.sentence()} Measured on pseudo-series of held-out slices, not on real volumes."
+        )
+        notes = (*(series.acquisition.notes if series.acquisition else ()), *series.notes)
+        if notes:
+            with st.expander("How the plane, the sequence and the slice order are known"):
+                st.markdown("\n".join(f"- {note}" for note in notes))
+        sweep_view.show(sweep, classes, None, key=f"series:{number}:sweep", supporting=answer.supporting)
+        _supporting(series, entries, answer, number)
+        _as_dicom(run, series, entries, sweep, answer)
+
+
+def _facts(series: Series) -> str:
+    known = series.acquisition
+    parts = [
+        f"modality {known.modality or 'not stated'}" if known else "",
+        f"plane {known.plane or 'not stated in the files'}" if known else "",
+        f"sequence {known.sequence or 'not known from the tags'}" if known else "",
+        f"slices ordered by {series.ordered_by}",
+    ]
+    return " · ".join(part for part in parts if part)
+
+
+def _scope_notice(run: Path, series: Series) -> None:
+    """Whether the series is like the scans the model was validated on (core.scope), said above the answer."""
+    check = check_scope(resources.scope_report(run), scope_facts(series.acquisition))
+    if check.inside is False:
+        st.warning(f"**{check.headline}.** " + " ".join(check.reasons), icon=":material/explore_off:")
+    else:
+        st.caption(" ".join((f"{check.headline}.", *check.reasons)))
+
+
+def _verdict(answer: SeriesAnswer) -> None:
+    if answer.status == OK:
+        st.markdown(f"### {display_name(answer.prediction)} (series answer)\n{answer.message}")
+    elif answer.status == NOT_MRI:
+        st.error(f"**No series answer: not like brain MRI.** {answer.message}", icon=":material/block:")
+    else:
+        st.warning(f"**Uncertain: no series answer.** {answer.message}", icon=":material/help:")
+
+
+def _supporting(series: Series, entries: dict[str, Entry], answer: SeriesAnswer, number: int) -> None:
+    """Thumbnails of the slices the answer rests on, and a picker that opens any slice in the page's detail view."""
+    count = len(series)
+    if answer.supporting:
+        st.markdown(f"**Slices that support the answer** ({len(answer.supporting)} of {count})")
+        shown = answer.supporting[:SHOWN_SUPPORTING]
+        for column, index in zip(st.columns(len(shown)), shown, strict=True):
+            entry = entries[series.keys[index]]
+            column.image(_thumbnail(entry), caption=f"slice {index + 1}")
+    order = [*answer.supporting, *(i for i in range(count) if i not in answer.supporting)]
+    labels = {i: f"slice {i + 1} of {count}{' (supports the answer)' if i in answer.supporting else ''}" for i in order}
+    picker = f"series:{number}:slice"
+    st.selectbox(
+        "Open a slice in detail (with its Grad-CAM)",
+        [None, *order],
+        format_func=lambda i: "choose a slice" if i is None else labels[i],
+        key=picker,
+        on_change=_request_open,
+        args=(picker, series.keys),
+        help="The slice opens in the detail view below the results table, with its answer and Grad-CAM.",
+    )
+
+
+def _as_dicom(run: Path, series: Series, entries: dict[str, Entry], sweep: Sweep, answer: SeriesAnswer) -> None:
+    """The series answer as one DICOM SR over every slice, with the Grad-CAM capture of the most confident
+    slice the answer rests on (ui.dicom_export). A series has no probabilities of its own: the SR carries
+    that slice's calibrated ones, and its rule text says so."""
+    candidates = answer.supporting or tuple(i for i, a in enumerate(sweep.assessments) if a is not None)
+    if not candidates:
+        return
+    best = max(candidates, key=lambda i: sweep.assessments[i].confidence)
+    which = "the most confident slice the answer rests on" if answer.supporting else "the most confident slice"
+    finding = Finding(
+        answer.status,
+        tuple(sweep.assessments[best].probabilities.items()),
+        answer.prediction,
+        slice_count=len(series),
+        rule=f"{DEFAULT_RULE.sentence()} The probabilities are those of slice {best + 1} of {len(series)}, {which}.",
+    )
+    slices = [entries[key] for key in series.keys]
+    dicom_export.render_series(run, slices, finding, (slices[best], scans.current_view(slices[best])))
+
+
+def _thumbnail(entry: Entry) -> bytes:
+    view = scans.current_view(entry)
+    return memo("series-thumbnails", capacity=512).get(
+        (entry.key, view), lambda: png_bytes(thumbnail(entry.scan.render(view), 96))
+    )
+
+
+def _request_open(picker: str, keys: tuple[str, ...]) -> None:
+    index = st.session_state.get(picker)
+    if index is not None:
+        st.session_state[OPEN_KEY] = keys[index]
+
+
+def open_requested(entries: list[Entry]) -> None:
+    """Before the page draws its "Show in detail" picker (ui.batch.chosen_number): move it to the slice a
+    series view asked to open. One detail view per page, because its Grad-CAM controls are shared."""
+    wanted = st.session_state.pop(OPEN_KEY, None)
+    for number, entry in enumerate(entries, start=1):
+        if entry.key == wanted:
+            st.session_state[DETAIL_KEY] = detail_label(number, entry)
+
+
+def detail_label(number: int, entry: Entry) -> str:
+    """The picker's label for an entry, as ui.batch.chosen_number writes it."""
+    return f"{number}. {entry.name}"

@@ -129,8 +129,7 @@ def _summary_table(entries: list[ReportEntry]) -> str:
 
 
 def _thumbnail(entry: ReportEntry) -> str:
-    picture = entry.thumbnail_png or entry.image_png
-    return f'<img alt="" src="{data_uri(picture)}">' if picture else ""
+    return f'<img alt="" src="{data_uri(entry.thumbnail_png)}">' if entry.thumbnail_png else ""
 
 
 def _scan_section(number: int, entry: ReportEntry, classes: list[str]) -> str:

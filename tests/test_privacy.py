@@ -10,6 +10,7 @@ the warnings, nor anything printed, down to the C libraries' own stderr).
 import csv
 import io
 import logging
+import re
 import sys
 import tempfile
 import warnings
@@ -109,6 +110,9 @@ def files_under(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def assert_no_secrets(text: str, where: str) -> None:
+    # Inline pictures are base64 of pixels, which hold no text; a short value ("DOE") can occur in them by
+    # chance (it did, once thumbnails were added to the report), so they are left out of the search.
+    text = re.sub(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", "data:image", text)
     found = [value for value in SECRETS if value in text]
     assert not found, f"patient fields {found} in {where}"
 

@@ -30,8 +30,14 @@ def report() -> str:
     ok = Assessment("ok", {"glioma": 0.91, "meningioma": 0.05, "notumor": 0.03, "pituitary": 0.01})
     uncertain = Assessment("uncertain", {"glioma": 0.40, "meningioma": 0.45, "notumor": 0.05, "pituitary": 0.10}, "")
     entries = [
-        ReportEntry(ScanResult("<script>alert(1)</script>.png", "", "ok", "", ok), picture, picture, "Grad-CAM"),
-        ReportEntry(ScanResult("brain.nii.gz", "axial slice 90 of 181", "uncertain", "close call", uncertain), picture),
+        ReportEntry(
+            ScanResult("<script>alert(1)</script>.png", "", "ok", "", ok), picture, picture, "Grad-CAM", picture
+        ),
+        ReportEntry(
+            ScanResult("brain.nii.gz", "axial slice 90 of 181", "uncertain", "close call", uncertain),
+            picture,
+            thumbnail_png=picture,
+        ),
         ReportEntry(ScanResult("notes.txt", "", ERROR, "Not a format this app can read.")),
     ]
     return build_report(entries, CLASSES, MODEL, datetime(2026, 11, 24, 9, 30, tzinfo=UTC))

@@ -109,10 +109,14 @@ def files_under(folder: Path) -> dict[str, tuple[int, int]]:
     return listing
 
 
+def without_inline_pictures(text: str) -> str:
+    """Inline pictures are base64 of pixels, which hold no text; a short value ("DOE") can occur in them by
+    chance (it did, once thumbnails were added to the report), so they are left out of the search."""
+    return re.sub(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", "data:image", text)
+
+
 def assert_no_secrets(text: str, where: str) -> None:
-    # Inline pictures are base64 of pixels, which hold no text; a short value ("DOE") can occur in them by
-    # chance (it did, once thumbnails were added to the report), so they are left out of the search.
-    text = re.sub(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", "data:image", text)
+    text = without_inline_pictures(text)
     found = [value for value in SECRETS if value in text]
     assert not found, f"patient fields {found} in {where}"
 
@@ -201,5 +205,5 @@ def test_a_study_fetched_from_the_pacs_reveals_no_patient_field(empty_orthanc, c
         ("stdout", printed.out),
         ("stderr", printed.err),
     ]:
-        found = [value for value in PACS_SECRETS if value in text]
+        found = [value for value in PACS_SECRETS if value in without_inline_pictures(text)]
         assert not found, f"patient fields {found} in {where}"

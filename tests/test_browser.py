@@ -17,6 +17,8 @@ import sys
 import time
 import urllib.request
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -96,46 +98,47 @@ def _new_image_src(page, old: str, nth: int = 1) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def server(weights, browser_tab, answered):
+@contextmanager
+def running_app(env: dict[str, str], log_name: str) -> Iterator[str]:
+    """`streamlit run app.py` on a free port with `env`, its output in tests/output/`log_name`: the URL once
+    its health check answers, and the server stopped afterwards."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
     port = _free_port()
-    env = {**os.environ, ROOT_VARIABLE: str(weights.parent)}
-    log = open(OUTPUT / "streamlit.log", "w")  # noqa: SIM115 - closed in teardown
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
     command += ["--server.headless", "true", "--server.fileWatcherType", "none", "--browser.serverAddress", "localhost"]
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    TIMINGS.clear()
-    started = time.perf_counter()
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 120
-    while True:
+    with open(OUTPUT / log_name, "w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://localhost:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                log.flush()
+                pytest.fail(f"streamlit did not start: {(OUTPUT / log_name).read_text()[-2000:]}")
+            time.sleep(0.5)
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            log.close()
-            pytest.fail(f"streamlit did not start: {(OUTPUT / 'streamlit.log').read_text()[-2000:]}")
-        time.sleep(0.5)
-    SERVER_STARTED["at"] = started
-    yield url
-    (OUTPUT / "browser_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="module")
+def server(weights, browser_tab, answered):
+    TIMINGS.clear()
+    SERVER_STARTED["at"] = time.perf_counter()
+    with running_app({**os.environ, ROOT_VARIABLE: str(weights.parent)}, "streamlit.log") as url:
+        yield url
+        (OUTPUT / "browser_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
 
 
 @pytest.fixture(scope="module")

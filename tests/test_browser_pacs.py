@@ -6,10 +6,6 @@ tests/orthanc.py is (Orthanc)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -21,7 +17,7 @@ from core.runs import ROOT_VARIABLE
 from core.scan_io import load_scan
 from tests.orthanc import USER
 from tests.pacs_studies import ACCESSION, PATIENT_SECRETS, mr_study
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, ROOT, SHIPPED, _free_port, _require_browser
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, SHIPPED, _require_browser, running_app
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -37,8 +33,6 @@ def pacs_server(orthanc):
     _require_browser()
     if not (SHIPPED / "model.safetensors").is_file():
         pytest.skip("the shipped model (weights/default) is not in this checkout")
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
     settings = orthanc.settings()
     env = {
         **os.environ,
@@ -47,31 +41,8 @@ def pacs_server(orthanc):
         "MRI_PACS_USERNAME": USER,
         "MRI_PACS_PASSWORD": settings.password,
     }
-    log = open(OUTPUT / "streamlit_pacs.log", "w")  # noqa: SIM115 - closed in teardown
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-    command += ["--server.headless", "true", "--server.fileWatcherType", "none", "--browser.serverAddress", "localhost"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            log.close()
-            pytest.fail(f"streamlit did not start: {(OUTPUT / 'streamlit_pacs.log').read_text()[-2000:]}")
-        time.sleep(0.5)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with running_app(env, "streamlit_pacs.log") as url:
+        yield url
 
 
 def test_search_fetch_and_classify_a_series_from_the_pacs(orthanc, pacs_server):

@@ -25,7 +25,10 @@ def classification_report(labels: np.ndarray, probabilities: np.ndarray, classes
 
 
 def _classification_report(labels: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict:
-    labels = np.asarray(labels)
+    labels = np.asarray(labels, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64).reshape(len(labels), len(classes))
+    if not len(labels):
+        return _empty_report(classes)
     predictions = probabilities.argmax(axis=1)
     indices = list(range(len(classes)))
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -59,6 +62,21 @@ def _classification_report(labels: np.ndarray, probabilities: np.ndarray, classe
         "per_class": per_class,
         "confusion_matrix": confusion_matrix(labels, predictions, labels=indices).tolist(),
         "ece": expected_calibration_error(labels, probabilities),
+    }
+
+
+def _empty_report(classes: list[str]) -> dict:
+    """The report of a set with no images (nothing could be read): every rate unknown, every count 0."""
+    unknown = {"precision": None, "recall": None, "f1": None}
+    return {
+        "n": 0,
+        "errors": 0,
+        "accuracy": None,
+        "balanced_accuracy": None,
+        "macro": {**unknown, "roc_auc": None},
+        "per_class": {name: {**unknown, "support": 0, "roc_auc": None} for name in classes},
+        "confusion_matrix": [[0] * len(classes) for _ in classes],
+        "ece": None,
     }
 
 

@@ -80,7 +80,7 @@ def summarise(labels: np.ndarray, scored: ScoredImages, classes: list[str], attr
 
 def _metrics(labels: np.ndarray, scored: ScoredImages, classes: list[str]) -> dict:
     report = classification_report(labels, scored.probabilities, classes)
-    report["ece_uncalibrated"] = expected_calibration_error(labels, softmax(scored.logits)) if len(labels) else 0.0
+    report["ece_uncalibrated"] = expected_calibration_error(labels, softmax(scored.logits)) if len(labels) else None
     report["outcomes"] = outcomes(labels, scored, classes)
     return report
 

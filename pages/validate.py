@@ -7,6 +7,7 @@ import re
 import streamlit as st
 
 from core.file_kinds import FORMATS
+from core.intervals import plural
 from ui import resources, validate
 from ui.flow import end_page
 from ui.notice import NOTICE
@@ -56,7 +57,7 @@ fingerprint = hashlib.sha256(
     json.dumps([gathered.fingerprint, mapping, name, run.name], sort_keys=True).encode()
 ).hexdigest()
 
-if st.button(f"Validate {len(scored)} images", type="primary", disabled=not scored, key="validate:go"):
+if st.button(f"Validate {plural(len(scored), 'image')}", type="primary", disabled=not scored, key="validate:go"):
     st.session_state[validate.RESULT_KEY] = (fingerprint, *validate.validate(run, gathered, mapping, name))
 stored = st.session_state.get(validate.RESULT_KEY)
 if stored is None or stored[0] != fingerprint:

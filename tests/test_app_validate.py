@@ -111,7 +111,7 @@ def test_csv_labels_with_an_unknown_spelling_are_mapped_on_the_page(served, test
     assert choice.value == "(leave out: not scored)"  # never guessed
     assert at.button(key="validate:go").label == "Validate 9 images"
     shown = texts(at)
-    assert "Not scored: 1 files with no label" in shown and "Not scored: 3 files whose label is not" in shown
+    assert "Not scored: 1 file with no label" in shown and "Not scored: 3 files whose label is not" in shown
     choice.set_value("glioma").run()
     assert at.button(key="validate:go").label == "Validate 12 images"
     _, metrics = validated(at)
@@ -162,7 +162,7 @@ def test_a_corrupt_member_is_listed_and_the_rest_scored(served, test_folder):
     _, metrics = validated(at)
     assert metrics["all"]["n"] == 12
     assert [u["path"] for u in metrics["data"]["unreadable"]] == ["glioma/broken.png"]
-    assert "1 files could not be read" in texts(at)
+    assert "1 file could not be read" in texts(at) and "12 of 13 images could be read" in texts(at)
     assert "Error" not in metrics["data"]["unreadable"][0]["reason"]  # words, not an exception's name
 
 
@@ -231,3 +231,25 @@ def test_validating_writes_nothing_and_hidden_names_leave_the_report(served, tes
         stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         assert stem not in html and stem not in document
     assert stem in report_html(metrics, result, False)  # the check above can fail
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"glioma/empty.jpg": b"", "notumor/text.jpg": b"just some words, not a picture"},
+        {"glioma/inner.zip": zip_of({"a.png": b"x"}), "notumor/text.jpg": b"just some words"},
+    ],
+    ids=["empty-and-text", "zip-in-a-class-folder"],
+)
+def test_a_set_with_no_readable_file_says_so_instead_of_crashing(served, members):
+    at = open_page(("set.zip", zip_of(members)))
+    at.button(key="validate:go").click().run()
+    assert not at.exception
+    shown = texts(at)
+    assert "0 of 2 images could be read" in shown
+    _, _, metrics = at.session_state[RESULT_KEY]
+    listed = {item["path"]: item["reason"] for item in metrics["data"]["unreadable"]}
+    assert set(listed) == set(members)
+    for name, reason in listed.items():
+        assert name in shown and reason in shown
+        assert "Error" not in reason

@@ -17,6 +17,7 @@ import streamlit as st
 
 from core import evaluation
 from core.labelled_set import LabelledSet, LabelsError, from_csv, from_folders, read_labels_csv
+from core.intervals import plural
 from core.labels import canonical_label, display_name
 from core.validation import ValidationRun, predictions_frame, run_metrics, score_set
 from core.zip_input import RefusedArchive, is_zip, read_zip
@@ -108,14 +109,26 @@ def not_scored(gathered: Gathered, mapping: dict[str, str | None]) -> None:
     """Every file that will not be scored, and why: nothing is dropped without saying so."""
     labelled = gathered.labelled
     outside = [f.name for f in labelled.files if mapping.get(f.label) is None]
-    for items, title in (
-        (labelled.unlabelled, "files with no label"),
-        (outside, "files whose label is not one of the model's classes"),
-        ([u["path"] + ": " + u["reason"] for u in gathered.unreadable], "files that could not be unpacked"),
-        (labelled.unmatched_rows, "rows of the labels file that name no uploaded file"),
+    for items, singular, plural_form in (
+        (labelled.unlabelled, "file with no label", "files with no label"),
+        (
+            outside,
+            "file whose label is not one of the model's classes",
+            "files whose label is not one of the model's classes",
+        ),
+        (
+            [u["path"] + ": " + u["reason"] for u in gathered.unreadable],
+            "file that could not be unpacked",
+            "files that could not be unpacked",
+        ),
+        (
+            labelled.unmatched_rows,
+            "row of the labels file that names no uploaded file",
+            "rows of the labels file that name no uploaded file",
+        ),
     ):
         if items:
-            with st.expander(f"Not scored: {len(items)} {title}"):
+            with st.expander(f"Not scored: {plural(len(items), singular, plural_form)}"):
                 st.text("\n".join(items[:500]) + ("\n…" if len(items) > 500 else ""))
 
 
@@ -162,8 +175,15 @@ def validate(run: Path, gathered: Gathered, mapping: dict[str, str | None], name
 
 def results(result: ValidationRun, metrics: dict, hide_names: bool) -> None:
     data, contamination = metrics["data"], metrics["contamination"]
+    read, unreadable = data["images"], data["unreadable"]
+    said = f"{read} of {plural(read + len(unreadable), 'image')} could be read"
+    if not read:
+        # Nothing to score: say so and list each file with its reason (no metric of an empty set exists).
+        st.error(f"{said}, so nothing was scored. Each file and why:", icon=":material/broken_image:")
+        st.dataframe(_unreadable_frame(unreadable), hide_index=True)
+        return
     st.caption(
-        f"{data['images']} images scored in {_duration(result.seconds)}; {len(data['unreadable'])} could not be read. "
+        f"{said} and were scored in {_duration(result.seconds)}. "
         f"{contamination['exact_copies']} exact and {contamination['near_copies']} near copies of the model's "
         f"training or validation images ({contamination['checked_against']})."
     )
@@ -216,9 +236,13 @@ def results(result: ValidationRun, metrics: dict, hide_names: bool) -> None:
     if copies:
         with st.expander(f"{len(copies)} copies of training or validation images"):
             st.dataframe(pd.DataFrame(copies, columns=["file", "copy of"]), hide_index=True)
-    if data["unreadable"]:
-        with st.expander(f"{len(data['unreadable'])} files could not be read"):
-            st.dataframe(pd.DataFrame(data["unreadable"]), hide_index=True)
+    if unreadable:
+        with st.expander(f"{plural(len(unreadable), 'file')} could not be read"):
+            st.dataframe(_unreadable_frame(unreadable), hide_index=True)
+
+
+def _unreadable_frame(unreadable: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(unreadable, columns=["path", "reason"]).rename(columns={"path": "file", "reason": "why"})
 
 
 def headline_cards(metrics: dict) -> None:

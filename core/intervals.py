@@ -78,7 +78,7 @@ def rate_of(share: float | None, n: int | None) -> str:
     """rate_text for a share recorded as a float of n images (reports store accuracy, not counts)."""
     if share is None or not n:
         return "n/a"
-    return rate_text(int(round(share * n)), int(n))
+    return rate_text(round(share * n), int(n))
 
 
 def small_classes(counts: dict[str, int], floor: int = FEW_PER_CLASS) -> dict[str, int]:

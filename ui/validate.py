@@ -16,8 +16,8 @@ import pandas as pd
 import streamlit as st
 
 from core import evaluation
-from core.labelled_set import LabelledSet, LabelsError, from_csv, from_folders, read_labels_csv
 from core.intervals import plural
+from core.labelled_set import LabelledSet, LabelsError, from_csv, from_folders, read_labels_csv
 from core.labels import canonical_label, display_name
 from core.validation import ValidationRun, predictions_frame, run_metrics, score_set
 from core.zip_input import RefusedArchive, is_zip, read_zip

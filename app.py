@@ -1,11 +1,16 @@
 """Entry point: `streamlit run app.py`. Page navigation, the sidebar (model, device, accuracy) and the
 assistive-use notice; the pages themselves live in pages/."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.flow import page_run
 
-st.set_page_config(page_title="Brain MRI classifier", page_icon=":material/neurology:", layout="wide")
+# The icon is a file shipped here: a Material icon name as page icon makes every page load fetch it from a
+# font server, which fails offline.
+ICON = Path(__file__).resolve().parent / "ui" / "assets" / "icon.png"
+st.set_page_config(page_title="Brain MRI classifier", page_icon=str(ICON), layout="wide")
 
 page = st.navigation(
     [

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -151,8 +152,18 @@ def browser_tab():
         # Tall viewport: Streamlit scrolls inside its own container, so full-page screenshots need the height.
         tab = browser.new_page(viewport={"width": 1400, "height": 2200})
         tab.set_default_timeout(120_000)
+        tab.on("request", lambda request: _note_outside(request.url))
         yield tab
         browser.close()
+
+
+OUTSIDE_REQUESTS: list[str] = []  # every address the pages asked for that is not this machine
+
+
+def _note_outside(url: str) -> None:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if url.startswith(("http:", "https:", "ws:", "wss:")) and host not in ("localhost", "127.0.0.1", "::1"):
+        OUTSIDE_REQUESTS.append(url)
 
 
 @pytest.fixture(scope="module")
@@ -354,3 +365,13 @@ def test_validate_a_zip_and_download_the_report(server, page, weights, tmp_path)
     sha256 = json.loads((weights / "metadata.json").read_text())["weights_sha256"]
     assert "validation on local scans" in report and sha256 in report and "<script src" not in report
     page.screenshot(path=OUTPUT / "browser_validate.png", full_page=True)
+
+
+def test_no_page_asked_anything_of_another_host(server, page):
+    """Offline use: every page visited in this module (the icon too) came from the app's own server."""
+    page.goto(server)
+    page.get_by_role("link", name="Classify").wait_for()
+    for link in ("Classify", "Evaluation", "Validate", "About the model"):
+        page.get_by_role("link", name=link).click()
+        _wait_until_idle(page)
+    assert OUTSIDE_REQUESTS == []

@@ -64,3 +64,18 @@ def test_model_info_names_other_sets_by_their_clean_figure(tiny_weights):
     empty = {"hospital-c": {"all": {"n": 3, "accuracy": 1.0}, "clean": {"n": 0}}}
     info = ModelInfo.from_artifacts(run.metadata, run.metrics, {**scored, **empty})
     assert info.external == {"hospital-b": (0.85, 20)}  # never the figure that includes training copies
+
+
+def test_the_about_page_gives_the_apps_own_words_for_an_example_and_spells_out_a_dirty_commit():
+    import pandas as pd
+
+    from ui.model_card import _app_says, commit_text
+
+    uncertain = pd.Series({"prediction": "meningioma", "confidence": 0.554, "status": "uncertain"})
+    said = _app_says(uncertain, "pituitary")
+    assert said.startswith("Uncertain: no class stated") and "Meningioma 55.4 %, not the true class" in said
+    answered = pd.Series({"prediction": "notumor", "confidence": 0.973, "status": "ok"})
+    assert _app_says(answered, "notumor") == "No tumour 97.3 %"
+    assert commit_text("f6609c0df530e2185d298f033da5a2fc08482b95-dirty") == (
+        "code commit `f6609c0df530` plus uncommitted changes"
+    )

@@ -7,8 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from core import evaluation
+from core.assessment import OK
 from core.evaluation import SUBSETS, Run
-from core.labels import display_name
+from core.intervals import percent
+from core.labels import display_name, status_text
 from core.model_info import ModelInfo
 from core.samples import list_samples
 
@@ -67,7 +69,7 @@ def _model(run: Run, info: ModelInfo) -> None:
     details = [
         f"weights sha256 `{info.weights_sha256}` (checked on every load)" if info.weights_sha256 else "",
         f"trained {info.created}" if info.created else "",
-        f"code commit `{metadata['git_commit']}`" if metadata.get("git_commit") else "",
+        commit_text(str(metadata["git_commit"])) if metadata.get("git_commit") else "",
         ", ".join(f"{k} {v}" for k, v in versions.items() if v),
     ]
     st.caption(" · ".join(d for d in details if d))
@@ -223,14 +225,29 @@ def _samples(run: Run) -> None:
         if predictions is not None and sample.source in predictions.index:
             recorded = predictions.loc[sample.source]
             row["leak-free in this run"] = "yes" if int(recorded["leak_free"]) == 1 else "no"
-            row["prediction at evaluation"] = (
-                f"{display_name(recorded['prediction'])} ({float(recorded['confidence']):.1%})"
-                + ("" if recorded["prediction"] == sample.label else " — wrong")
-            )
+            row["what the app says"] = _app_says(recorded, sample.label)
         else:
             row["leak-free in this run"] = "not in this run's test set"
         rows.append(row)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _app_says(recorded, label: str) -> str:
+    """The answer the app gives for a recorded prediction: its status first (an uncertain scan gets no class),
+    then the top class, marked when it is not the true one."""
+    top = f"{display_name(recorded['prediction'])} {percent(float(recorded['confidence']))}"
+    wrong = "" if recorded["prediction"] == label else ", not the true class"
+    status = str(recorded.get("status", OK) or OK)
+    if status == OK:
+        return top + (" — wrong" if wrong else "")
+    return f"{status_text(status).capitalize()}: no class stated (top score {top}{wrong})"
+
+
+def commit_text(commit: str) -> str:
+    """A recorded code commit in words: "-dirty" means the tree had changes that no commit holds."""
+    if commit.endswith("-dirty"):
+        return f"code commit `{commit.removesuffix('-dirty')[:12]}` plus uncommitted changes"
+    return f"code commit `{commit[:12]}`"
 
 
 def _privacy() -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.inference import Classifier
+from core.intervals import percent
+from core.labels import display_name
 from core.layout import count_slices
 from core.ood import signatures
 
@@ -121,13 +123,13 @@ def _decide(classifier: Classifier, probabilities: dict[str, float], outside: bo
     if status == NOT_MRI:
         return Assessment(NOT_MRI, probabilities, NOT_MRI_MESSAGE)
     if status == UNCERTAIN:
-        confidence = max(probabilities.values())
+        top = max(probabilities, key=probabilities.get)
         return Assessment(
             UNCERTAIN,
             probabilities,
-            f"Its calibrated confidence here is {confidence:.1%}; it states a class only from "
-            f"{classifier.abstain_below:.1%}, the level set on held-out validation slices so that its answers there "
-            "were right 99 % of the time.",
+            f"Its calibrated confidence here is {percent(probabilities[top])} for {display_name(top).lower()}; it "
+            f"states a class only from {percent(classifier.abstain_below)}, the level set on held-out validation "
+            "slices so that its answers there were right 99.0 % of the time.",
         )
     return Assessment(OK, probabilities)
 

@@ -41,7 +41,7 @@ if not uploads:
 gathered = validate.gather(uploads, labels_upload)
 for message in gathered.refused:
     st.error(message, icon=":material/block:")
-if not gathered.labelled.files and not gathered.labelled.unlabelled:
+if not gathered.labelled.files and not gathered.labelled.unlabelled and not gathered.not_images:
     end_page()
 
 st.subheader("Labels")

@@ -7,6 +7,7 @@ import json
 import shutil
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from tests.phantoms import phantom
 from tests.scan_files import PATIENT_VALUES, dicom_bytes
 from train import evaluate
 from train.splits import TRAIN
-from ui.validate import RESULT_KEY
+from ui.validate import RESULT_KEY, gather
 from ui.validation_report import report_html, report_json
 
 PAGE = "pages/validate.py"
@@ -111,12 +112,12 @@ def test_csv_labels_with_an_unknown_spelling_are_mapped_on_the_page(served, test
     assert choice.value == "(leave out: not scored)"  # never guessed
     assert at.button(key="validate:go").label == "Validate 9 images"
     shown = texts(at)
-    assert "Not scored: 1 file with no label" in shown and "Not scored: 3 files whose label is not" in shown
+    assert "Not scored: 1 file that is not an image" in shown and "Not scored: 3 files whose label is not" in shown
     choice.set_value("glioma").run()
     assert at.button(key="validate:go").label == "Validate 12 images"
     _, metrics = validated(at)
     assert metrics["data"]["label_mapping"]["Tumour A"] == "glioma" and metrics["all"]["n"] == 12
-    assert metrics["data"]["unlabelled_files"] == ["notes.txt"]
+    assert metrics["data"]["not_image_files"] == ["notes.txt: this is a text file, not an image."]
     assert set(metrics["all"]["breakdown"]["site"]) == {"north", "south"}
     assert "By site or scanner" in [s.value for s in at.subheader]
 
@@ -253,3 +254,14 @@ def test_a_set_with_no_readable_file_says_so_instead_of_crashing(served, members
     for name, reason in listed.items():
         assert name in shown and reason in shown
         assert "Error" not in reason
+
+
+def test_an_html_page_named_dcm_is_called_not_an_image_and_counts_read_in_words(served, test_folder):
+    page = b"<!DOCTYPE html><html><body>login</body></html>"
+    one = next(iter(folder_members(test_folder).items()))
+    at = open_page(("scan.dcm", page), one)
+    shown = texts(at)
+    assert "Not scored: 1 file that is not an image" in shown and "no label" not in shown
+    upload = SimpleNamespace(name="scan.dcm", getvalue=lambda: page)
+    assert gather([upload], None).not_images == ["scan.dcm: this is a web page (HTML), not an image."]
+    assert at.button(key="validate:go").label == "Validate 1 image"

@@ -79,3 +79,15 @@ def test_the_about_page_gives_the_apps_own_words_for_an_example_and_spells_out_a
     assert commit_text("f6609c0df530e2185d298f033da5a2fc08482b95-dirty") == (
         "code commit `f6609c0df530` plus uncommitted changes"
     )
+
+
+def test_the_uncertain_sentence_names_the_class_and_writes_numbers_one_way():
+    from types import SimpleNamespace
+
+    from core.assessment import UNCERTAIN, _decide
+
+    classifier = SimpleNamespace(abstain_below=0.963090181350708)
+    said = _decide(classifier, {"glioma": 0.03, "meningioma": 0.941, "notumor": 0.02, "pituitary": 0.009}, False)
+    assert said.status == UNCERTAIN
+    assert "94.1 % for meningioma" in said.message and "from 96.3 %" in said.message
+    assert "%;" not in said.message.replace(" %;", "")  # every percentage as "12.3 %"

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from core import evaluation
+from core.file_kinds import describe_kind, is_picture_kind
 from core.intervals import plural
 from core.labelled_set import LabelledSet, LabelsError, from_csv, from_folders, read_labels_csv
 from core.labels import canonical_label, display_name
@@ -37,6 +38,7 @@ class Gathered:
     labelled: LabelledSet
     unreadable: list[dict] = field(default_factory=list)  # ZIP members that could not be unpacked
     refused: list[str] = field(default_factory=list)  # whole uploads refused, with why
+    not_images: list[str] = field(default_factory=list)  # unlabelled files that are no picture at all, with why
     fingerprint: str = ""  # changes when the uploads change
 
 
@@ -71,7 +73,20 @@ def gather(uploads, labels_upload) -> Gathered:
             labelled = LabelledSet(unlabelled=[name for name, _ in files])
     else:
         labelled = from_folders(files)
-    return Gathered(labelled, unreadable, refused, digest.hexdigest())
+    not_images = _not_images(labelled, dict(files))
+    return Gathered(labelled, unreadable, refused, not_images=not_images, fingerprint=digest.hexdigest())
+
+
+def _not_images(labelled: LabelledSet, data: dict[str, bytes]) -> list[str]:
+    """Unlabelled files whose content is no picture (an HTML page named .dcm, say): "no label" would send the
+    user looking for a label that would not help. They leave the unlabelled list."""
+    found = []
+    for name in list(labelled.unlabelled):
+        kind = describe_kind(data.get(name, b""))
+        if kind is not None and not is_picture_kind(kind[0]):
+            labelled.unlabelled.remove(name)
+            found.append(f"{name}: this is {kind[0]}, not an image.")
+    return found
 
 
 def label_mapping(labelled: LabelledSet, classes: list[str]) -> dict[str, str | None]:
@@ -110,6 +125,7 @@ def not_scored(gathered: Gathered, mapping: dict[str, str | None]) -> None:
     labelled = gathered.labelled
     outside = [f.name for f in labelled.files if mapping.get(f.label) is None]
     for items, singular, plural_form in (
+        (gathered.not_images, "file that is not an image", "files that are not images"),
         (labelled.unlabelled, "file with no label", "files with no label"),
         (
             outside,
@@ -164,6 +180,7 @@ def validate(run: Path, gathered: Gathered, mapping: dict[str, str | None], name
             "label_mapping": {label: mapped for label, mapped in mapping.items() if mapped},
             "unmapped_labels": sorted(label for label, mapped in mapping.items() if mapped is None),
             "unlabelled_files": gathered.labelled.unlabelled,
+            "not_image_files": gathered.not_images,
             "labels_not_scored_files": outside,
             "rows_naming_no_file": gathered.labelled.unmatched_rows,
         },

@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.assessment import NOT_MRI, OK, TOO_SMALL, UNCERTAIN, Assessment
+from core.intervals import percent
 from core.labels import display_name, tumour_probability
 from core.scope import ScopeCheck, ScopeReport
 
@@ -55,10 +56,12 @@ def scope(check: ScopeCheck, report: ScopeReport) -> None:
 
 def _classified(assessment: Assessment) -> None:
     with st.container(border=True):
-        st.markdown(f"### {display_name(assessment.prediction)}\nCalibrated confidence **{assessment.confidence:.1%}**")
+        st.markdown(
+            f"### {display_name(assessment.prediction)}\nCalibrated confidence **{percent(assessment.confidence)}**"
+        )
         tumour = tumour_probability(assessment.probabilities)
         if tumour is not None:
-            st.caption(f"Tumour vs no tumour: any tumour **{tumour:.1%}** · no tumour **{1 - tumour:.1%}**")
+            st.caption(f"Tumour vs no tumour: any tumour **{percent(tumour)}** · no tumour **{percent(1 - tumour)}**")
 
 
 def _reason(assessment: Assessment) -> str:

@@ -251,25 +251,53 @@ def image_keys(predictions: pd.DataFrame) -> list[str]:
     return (predictions["source"].astype(str) + "/" + predictions["path"].astype(str)).tolist()
 
 
+HELD_OUT_SHARE = "held-out share of a training source"
+NEVER_TRAINED_ON = "source never trained on"
+
+
+def training_sources(run: Run) -> list[str]:
+    """The folders the run trained on, as its report names them."""
+    data = (run.metrics or {}).get("data") or {}
+    return list(data.get("sources") or ([data["root"]] if data.get("root") else []))
+
+
+def external_kind(external: External, sources: list[str]) -> str:
+    """What an external set is: the images of a training source that training did not use (the same images
+    as that source's test share), or a source the model never saw. Only the second is independent."""
+    folder = Path(str((external.metrics.get("data") or {}).get("folder") or "")).name
+    return HELD_OUT_SHARE if folder and folder in sources else NEVER_TRAINED_ON
+
+
 def measured_on(run: Run) -> pd.DataFrame:
-    """Every set this run was scored on, one row each: its test subsets, each source's share of them, and
-    every external folder (all images, and those that are not copies of training images)."""
+    """Every set this run was scored on, one row each, leak-free first: its test subsets, each source's share
+    of them, and every external folder on the images that are not copies of training images. An external
+    folder of a training source is named as its held-out share; only a source never trained on also gets
+    its "every image" row, since for a training source that row is mostly the training images themselves."""
     rows = []
-    for subset_name, label in SUBSETS.items():
+    for subset_name in ("leak_free", "full"):
         test = run.test(subset_name)
         if not test:
             continue
+        label = SUBSETS[subset_name]
         rows.append(_measured_row(label, "held-out test", test))
         for source, values in (test.get("breakdown") or {}).get("source", {}).items():
             rows.append(_measured_row(f"{label}: {source}", "held-out test", values))
+    sources = training_sources(run)
     for external in run.externals:
+        kind = external_kind(external, sources)
         contamination = external.metrics.get("contamination") or {}
-        for part, description in (("clean", "not copies of training images"), ("all", "every image")):
-            values = external.metrics.get(part)
-            if values and values.get("n"):
-                kind = "other source" if part == "clean" else "other source, with copies"
-                rows.append(_measured_row(f"{external.name} ({description})", kind, values))
-        if contamination.get("exact_copies") or contamination.get("near_copies"):
+        clean = external.metrics.get("clean")
+        if clean and clean.get("n"):
+            name = (
+                f"{external.name} (held-out share: not used in training)"
+                if kind == HELD_OUT_SHARE
+                else (f"{external.name} (not copies of training images)")
+            )
+            rows.append(_measured_row(name, kind, clean))
+        everything = external.metrics.get("all")
+        copies = contamination.get("exact_copies", 0) + contamination.get("near_copies", 0)
+        if kind == NEVER_TRAINED_ON and everything and everything.get("n") and copies:
+            rows.append(_measured_row(f"{external.name} (every image, copies included)", kind, everything))
             rows[-1]["note"] = (
                 f"{contamination['exact_copies']} exact and {contamination['near_copies']} near copies of "
                 "training or validation images"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,9 @@ class ModelInfo:
     leak_free_images: int | None
     # source name -> (accuracy, images) on its leak-free test share; empty for single-source reports
     leak_free_by_source: dict[str, tuple[float, int]] = field(default_factory=dict)
-    # other labelled sets scored after training (train.evaluate): name -> (accuracy, images), on the images
-    # with no copy in the training data
+    # sources never trained on, scored after training (train.evaluate): name -> (accuracy, images), on the
+    # images with no copy in the training data. A training source's held-out share is not one of them: its
+    # figure is already in leak_free_by_source.
     external: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     @property
@@ -36,6 +38,7 @@ class ModelInfo:
         test = (metrics or {}).get("test") or {}
         full, clean = test.get("full") or {}, test.get("leak_free") or {}
         recorded = metadata.get("test_accuracy") or {}
+        sources = ((metrics or {}).get("data") or {}).get("sources") or []
         return cls(
             name=str(metadata.get("name") or "unnamed"),
             architecture=str(metadata.get("architecture") or "unknown"),
@@ -55,6 +58,8 @@ class ModelInfo:
             external={
                 name: (scored["clean"]["accuracy"], scored["clean"]["n"])
                 for name, scored in (externals or {}).items()
-                if (scored.get("clean") or {}).get("n") and scored["clean"].get("accuracy") is not None
+                if (scored.get("clean") or {}).get("n")
+                and scored["clean"].get("accuracy") is not None
+                and Path(str((scored.get("data") or {}).get("folder") or "")).name not in sources
             },
         )

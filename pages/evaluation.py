@@ -23,6 +23,7 @@ dashboard.measured_on(run)
 subset = st.radio(
     "Test subset for the sections below",
     list(SUBSETS),
+    index=list(SUBSETS).index("leak_free"),  # the honest subset first: the full set shares slices with training
     format_func=SUBSETS.get,
     horizontal=True,
     key="eval:subset",
@@ -37,7 +38,7 @@ overview, calibration, training, errors, looks, other_sources, data, compare = s
         "Training",
         "Misclassified",
         "Where the model looks",
-        "Other sources",
+        "Scored after training",
         "Data",
         "Compare runs",
     ],
@@ -72,11 +73,11 @@ if looks.open:
         localisation_view.where_the_model_looks(run_path, subset)
 if other_sources.open:
     with other_sources:
-        st.subheader("Scored on other sources")
+        st.subheader("Sets scored after training")
         if run.externals:
             dashboard.external_set(run)
         else:
-            st.caption("No other source has been scored for this run.")
+            st.caption("No other set has been scored for this run.")
 if data.open:
     with data:
         st.subheader("Data")

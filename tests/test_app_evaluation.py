@@ -33,7 +33,7 @@ def test_evaluation_page_shows_the_reports_numbers(tmp_path, monkeypatch, tiny_w
         "Training",
         "Misclassified",
         "Where the model looks",
-        "Other sources",
+        "Scored after training",
         "Data",
     ]
     # Only the open tab is drawn: confusion (counts, normalised), ROC, PR
@@ -48,7 +48,7 @@ def test_evaluation_page_shows_the_reports_numbers(tmp_path, monkeypatch, tiny_w
     for tab, count in charts.items():
         open_tab(at, tab)
         assert not at.exception and len(at.get("plotly_chart")) == count, tab
-    assert len(at.get("image")) == full["errors"]  # the misclassified gallery
+    assert len(at.get("image")) == clean["errors"]  # the misclassified gallery, leak-free by default
     by_label(at.radio, "Test subset for the sections below").set_value("leak_free").run()
     assert not at.exception and len(at.get("image")) == clean["errors"]
 
@@ -185,15 +185,35 @@ def test_evaluation_page_shows_external_sets_beside_the_test_results(tmp_path, m
     at = start("pages/evaluation.py")
     assert not at.exception
     table = at.dataframe[0].value
-    assert list(table["set"][:4]) == [
-        "Full test set",
-        "Full test set: mri",
+    assert list(table["set"][:4]) == [  # the honest subset first
         "Leak-free test subset",
         "Leak-free test subset: mri",
+        "Full test set",
+        "Full test set: mri",
     ]
+    assert at.radio(key="eval:subset").value == "leak_free"
     external = table[table["set"].str.startswith("hospital-b")]
-    assert list(external["images"]) == [scored["clean"]["n"], scored["all"]["n"]]
-    assert external["accuracy"].iloc[1] == scored["all"]["accuracy"]
-    open_tab(at, "Other sources")
+    copies = scored["contamination"]["exact_copies"] + scored["contamination"]["near_copies"]
+    assert list(external["images"]) == [scored["clean"]["n"]] + ([scored["all"]["n"]] if copies else [])
+    assert set(external["kind"]) == {"source never trained on"}
+    assert "Sources never trained on" in texts(start())  # the sidebar (drawn on the first page) names it
+    open_tab(at, "Scored after training")
     assert "No other source has been scored" not in texts(at)
-    assert by_label(at.selectbox, "Other source").value == "hospital-b"
+    assert by_label(at.selectbox, "Set").value == "hospital-b"
+
+
+def test_a_training_sources_own_folder_is_named_its_held_out_share_not_another_source(
+    tmp_path, monkeypatch, tiny_weights, synthetic_dataset
+):
+    from train.evaluate import evaluate_folder
+
+    root = serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
+    evaluate_folder(root / "default", synthetic_dataset, "mri-again", workers=1, device="cpu")
+    at = start("pages/evaluation.py")
+    assert not at.exception
+    table = at.dataframe[0].value
+    rows = table[table["set"].str.startswith("mri-again")]
+    assert list(rows["kind"]) == ["held-out share of a training source"]  # no "every image" row of training data
+    assert "held-out share" in rows["set"].iloc[0]
+    sidebar = texts(start())  # AppTest keeps the sidebar of the entry page only
+    assert "Sources never trained on" not in sidebar and "Not yet measured on any source it was not" in sidebar

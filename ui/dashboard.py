@@ -305,7 +305,9 @@ def measured_on(run: Run) -> None:
     if table.empty:
         st.caption("No test or external results in this run's report.")
         return
-    st.dataframe(table, hide_index=True, column_config=_share_config())
+    # Full width with wrapping-friendly widths: at 1440 px the table was cut at the right.
+    config = {**_share_config(), "set": st.column_config.TextColumn("set", width="large")}
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
     if not run.externals:
         st.caption(
             "No other source has been scored for this run. `python -m train.evaluate --weights DIR --data FOLDER "
@@ -323,8 +325,16 @@ def external_set(run: Run) -> None:
     if not run.externals:
         return
     names = [external.name for external in run.externals]
-    name = st.selectbox("Other source", names, key="eval:external")
+    name = st.selectbox("Set", names, key="eval:external")
     external = run.externals[names.index(name)]
+    kind = evaluation.external_kind(external, evaluation.training_sources(run))
+    if kind == evaluation.HELD_OUT_SHARE:
+        st.caption(
+            f"`{name}` is a **{kind}**: its images not used in training are the same as that source's share of "
+            "the test set, so these are not independent numbers. Only a source never trained on is."
+        )
+    else:
+        st.caption(f"`{name}` is a **{kind}**: an independent check.")
     part = st.radio(
         "Images",
         ["clean", "all"],

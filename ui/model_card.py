@@ -153,9 +153,12 @@ def _metrics(run: Run) -> None:
     measured = evaluation.measured_on(run)
     others = measured[measured["kind"] != "held-out test"] if not measured.empty else measured
     if not others.empty:
-        st.markdown("**On other sources** (scored after training with `python -m train.evaluate`)")
+        st.markdown(
+            "**Scored after training** with `python -m train.evaluate`: a training source's held-out share, or a "
+            "source never trained on (the kind column says which)"
+        )
         st.dataframe(
-            others.drop(columns=["kind"]),
+            others,
             hide_index=True,
             column_config={
                 name: percent

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.checkpoint import CheckpointError
+from core.intervals import percent, rate_of
 from core.labels import display_name
 from ui import resources
 from ui.notice import IN_MEMORY, NOTICE
@@ -52,19 +53,30 @@ def _model_facts(run) -> None:
         if info.accuracy_leak_free is not None:
             columns[0].metric(
                 "leak-free",
-                f"{info.accuracy_leak_free:.1%}",
-                help=f"{info.leak_free_images} test images with no copy in the training data",
+                percent(info.accuracy_leak_free),
+                help=f"{rate_of(info.accuracy_leak_free, info.leak_free_images)}: test images with no copy in the "
+                "training data",
             )
-        columns[1].metric("full test", f"{info.accuracy_full:.1%}", help=f"{info.test_images} test images")
+        columns[1].metric(
+            "full test",
+            percent(info.accuracy_full),
+            help=f"{rate_of(info.accuracy_full, info.test_images)}: every test image, copies of training images "
+            "included",
+        )
+        st.caption(f"Leak-free: {rate_of(info.accuracy_leak_free, info.leak_free_images)}.")
         if len(info.leak_free_by_source) > 1:
             st.caption(
-                "Leak-free, per source: "
-                + "; ".join(f"{name} {accuracy:.1%} ({n})" for name, (accuracy, n) in info.leak_free_by_source.items())
+                "Leak-free, per training source (its held-out share): "
+                + "; ".join(
+                    f"{name} {rate_of(accuracy, n)}" for name, (accuracy, n) in info.leak_free_by_source.items()
+                )
             )
         if info.external:
             st.caption(
-                "Other sets scored after training (images with no copy in training): "
-                + "; ".join(f"{name} {accuracy:.1%} ({n})" for name, (accuracy, n) in info.external.items())
+                "Sources never trained on (images with no copy in training): "
+                + "; ".join(f"{name} {rate_of(accuracy, n)}" for name, (accuracy, n) in info.external.items())
             )
+        else:
+            st.caption("Not yet measured on any source it was not trained on.")
     else:
         st.caption("No held-out evaluation recorded for this model.")

@@ -11,6 +11,7 @@ import core.assessment
 from core.assessment import Assessment, assess
 from core.image_io import read_image
 from core.inference import Classifier
+from core.intervals import percent
 from core.labels import display_name
 from tests.apptest import by_label, serve, start, texts, upload
 from tests.disk_writes import recording_disk_writes
@@ -46,7 +47,7 @@ def test_one_image_gets_the_cores_answer_a_chart_and_an_overlay(app, answering_w
     expected = assess(Classifier(answering_weights, device="cpu"), [read_image(data)])[0]
     verdict = next(m.value for m in app.markdown if m.value.startswith("### "))
     assert verdict.startswith(f"### {display_name(expected.prediction)}")
-    assert f"{expected.confidence:.1%}" in verdict
+    assert percent(expected.confidence) in verdict
     assert len(app.get("plotly_chart")) == 1  # per-class probabilities
     captions = [image.proto.imgs[0].caption for image in app.get("image")]
     overlay_caption = f"Grad-CAM: evidence for {display_name(expected.prediction)}"

@@ -14,6 +14,8 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 import core.zip_input
+import ui.validation_figures
+from core.intervals import percent
 from tests.apptest import serve, start, texts
 from tests.disk_writes import recording_disk_writes
 from tests.phantoms import phantom
@@ -63,21 +65,24 @@ def validated(at):
     return result, metrics
 
 
-def test_a_zip_of_class_folders_is_validated_with_every_section(served, test_folder):
+def test_a_zip_of_class_folders_is_validated_with_every_section(served, test_folder, monkeypatch):
+    monkeypatch.setattr(ui.validation_figures, "MIN_FOR_CURVES", 1)  # 12 images: draw every curve here
     at = open_page(("set.zip", zip_of(folder_members(test_folder, "hospital/"))))
     assert not at.exception and at.title[0].value == "Validate on your scans"
     assert at.button(key="validate:go").label == "Validate 12 images"
     result, metrics = validated(at)
     assert metrics["all"]["n"] == 12 and metrics["data"]["counts"] == dict.fromkeys(result.classes, 3)
-    assert at.metric[0].label == "Accuracy" and at.metric[0].value == f"{metrics['all']['accuracy']:.1%}"
+    assert at.metric[0].label == "Accuracy" and at.metric[0].value == percent(metrics["clean"]["accuracy"])
     headings = [s.value for s in at.subheader]
     for heading in ("Confusion matrix", "Per class", "ROC and precision-recall", "Reliability", "Risk–coverage"):
         assert heading in headings
     assert len(at.get("plotly_chart")) == 6  # confusion ×2, ROC, PR, reliability, risk–coverage
-    assert len(at.get("image")) == len(result.misclassified)  # the error gallery
+    clean_errors = [i for i in result.misclassified if result.clean[i]]
+    assert len(at.get("image")) == len(clean_errors)  # the error gallery of the part shown first
     outcomes = metrics["all"]["outcomes"]
     assert outcomes["answered"] + outcomes["uncertain"] + outcomes["not_mri"] == 12
-    assert f"refused {outcomes['not_mri']} as not a brain MRI slice" in texts(at)
+    shown_outcomes = metrics["clean"]["outcomes"]
+    assert f"refused {shown_outcomes['not_mri']} as not a brain MRI slice" in texts(at)
     assert [b.label for b in at.get("download_button")] == [
         "Download the report (HTML)",
         "Download the metrics (JSON)",
@@ -265,3 +270,14 @@ def test_an_html_page_named_dcm_is_called_not_an_image_and_counts_read_in_words(
     upload = SimpleNamespace(name="scan.dcm", getvalue=lambda: page)
     assert gather([upload], None).not_images == ["scan.dcm: this is a web page (HTML), not an image."]
     assert at.button(key="validate:go").label == "Validate 1 image"
+
+
+def test_a_small_set_shows_counts_intervals_and_a_warning_and_draws_no_curves(served, test_folder):
+    _, metrics = validated(at := open_page(("set.zip", zip_of(folder_members(test_folder)))))
+    shown = texts(at)
+    n, accuracy = metrics["clean"]["n"], metrics["clean"]["accuracy"]
+    assert f"of {n}; 95 % CI" in shown  # the headline rate with its count and interval
+    assert "under 50 per class" in shown  # 3 images a class
+    assert "ROC and precision-recall" not in [s.value for s in at.subheader]
+    assert len(at.get("plotly_chart")) == 2 and "they are drawn from 20 images on" in shown
+    assert accuracy is not None

@@ -27,6 +27,7 @@ import pytest
 from core.assessment import OK, assess
 from core.image_io import read_image
 from core.inference import Classifier
+from core.intervals import percent
 from core.labels import display_name
 from core.runs import ROOT_VARIABLE
 from core.samples import list_samples
@@ -208,7 +209,7 @@ def test_upload_a_sample_and_get_the_answer_chart_and_overlay(server, page, answ
     answered = _record("upload_to_answer", loaded)
     answer = page.get_by_role("heading", name=display_name(expected.prediction), exact=True)
     answer.wait_for()
-    assert f"{expected.confidence:.1%}" in page.get_by_text("Calibrated confidence").inner_text()
+    assert percent(expected.confidence) in page.get_by_text("Calibrated confidence").inner_text()
     # The verdict is the first thing under the scan's name, above the picture; its scope is beside it
     name = page.get_by_role("heading", name=sample.path.name)
     picture = page.locator('[data-testid="stImage"]').first

@@ -17,14 +17,14 @@ import streamlit as st
 
 from core import evaluation
 from core.file_kinds import describe_kind, is_picture_kind
-from core.intervals import plural
+from core.intervals import percent, plural, rate_of, small_set_warning
 from core.labelled_set import LabelledSet, LabelsError, from_csv, from_folders, read_labels_csv
 from core.labels import canonical_label, display_name
 from core.validation import ValidationRun, predictions_frame, run_metrics, score_set
 from core.zip_input import RefusedArchive, is_zip, read_zip
 from train.evaluate import TrainingCopies
 from ui import dashboard, resources
-from ui.validation_figures import figures
+from ui.validation_figures import MIN_FOR_CURVES, figures
 from ui.validation_report import PARTS, headline_frame, public_name, report_html, report_json
 
 RESULT_KEY = "validate:result"
@@ -228,15 +228,21 @@ def results(result: ValidationRun, metrics: dict, hide_names: bool) -> None:
             column.plotly_chart(shown[key], key=f"validate:{key}:{part}")
     st.subheader("Per class")
     dashboard.per_class_metrics(section)
-    st.subheader("ROC and precision-recall")
-    left, right = st.columns(2)
-    left.plotly_chart(shown["roc"], key=f"validate:roc:{part}")
-    right.plotly_chart(shown["pr"], key=f"validate:pr:{part}")
-    st.subheader("Reliability")
-    if "reliability" in shown:
-        st.plotly_chart(shown["reliability"], key=f"validate:reliability:{part}")
-    st.subheader("Risk–coverage")
-    st.plotly_chart(shown["risk_coverage"], key=f"validate:risk:{part}")
+    if "roc" in shown:
+        st.subheader("ROC and precision-recall")
+        left, right = st.columns(2)
+        left.plotly_chart(shown["roc"], key=f"validate:roc:{part}")
+        right.plotly_chart(shown["pr"], key=f"validate:pr:{part}")
+        st.subheader("Reliability")
+        if "reliability" in shown:
+            st.plotly_chart(shown["reliability"], key=f"validate:reliability:{part}")
+        st.subheader("Risk–coverage")
+        st.plotly_chart(shown["risk_coverage"], key=f"validate:risk:{part}")
+    else:
+        st.caption(
+            f"No ROC, precision-recall, reliability or risk–coverage curves: they are drawn from {MIN_FOR_CURVES} "
+            f"images on, and this part has {plural(section['n'], 'image')}."
+        )
     outcomes = section["outcomes"]
     st.caption(
         f"The product answered {outcomes['answered']} of {outcomes['n']}; it was wrong on "
@@ -267,7 +273,8 @@ def headline_cards(metrics: dict) -> None:
     for column, (part, label) in zip(columns, PARTS.items(), strict=True):
         section = metrics[part]
         with column, st.container(border=True):
-            st.markdown(f"**{label}** · {section.get('n', 0)} images")
+            n = section.get("n", 0)
+            st.markdown(f"**{label}** · {plural(n, 'image')}")
             cards = st.columns(3)
             for card, (value, title) in zip(
                 cards,
@@ -278,7 +285,14 @@ def headline_cards(metrics: dict) -> None:
                 ),
                 strict=True,
             ):
-                card.metric(title, "n/a" if value is None else f"{value:.1%}")
+                card.metric(title, "n/a" if value is None else percent(value))
+            if section.get("accuracy") is not None:
+                st.caption(f"Accuracy {rate_of(section['accuracy'], n)}.")
+            matrix = section.get("confusion_matrix") or []
+            counts = {c: sum(row) for c, row in zip(metrics["data"]["counts"], matrix, strict=False)}
+            warning = small_set_warning(counts, display_name)
+            if warning:
+                st.warning(warning, icon=":material/warning:")
 
 
 def gallery(result: ValidationRun, part: str, hide_names: bool) -> None:

@@ -10,6 +10,8 @@ import plotly.graph_objects as go
 from core import evaluation
 from ui import charts
 
+MIN_FOR_CURVES = 20  # fewer images than this: no ROC, precision-recall, reliability or risk–coverage curve
+
 
 def figures(section: dict, predictions: pd.DataFrame, classes: list[str], threshold: float) -> dict[str, go.Figure]:
     """{"confusion", "confusion_normalised", "roc", "pr", "reliability", "risk_coverage"}; the curves only
@@ -21,8 +23,8 @@ def figures(section: dict, predictions: pd.DataFrame, classes: list[str], thresh
         shown["confusion_normalised"] = charts.confusion_heatmap(
             evaluation.row_normalised(counts), classes, normalised=True
         )
-    if predictions.empty:
-        return shown
+    if len(predictions) < MIN_FOR_CURVES:
+        return shown  # a curve through one or two images would look like a finding
     shown["roc"] = charts.curves_figure(evaluation.roc_curves(predictions, classes), "roc")
     shown["pr"] = charts.curves_figure(evaluation.precision_recall_curves(predictions, classes), "pr")
     bins = section.get("reliability") or {}

@@ -20,7 +20,7 @@ from core.png import data_uri, png_bytes
 from core.validation import ValidationRun, predictions_frame
 from ui.validation_figures import figures
 
-PARTS = {"all": "Every image", "clean": "Not copies of training images"}
+PARTS = {"clean": "Not copies of training images", "all": "Every image"}  # the honest part first
 _STYLE = """
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #1d2a33;
        margin: 2em auto; max-width: 64em; padding: 0 1em; }

@@ -51,8 +51,6 @@ class ReportEntry:
     overlay_png: bytes | None = None  # Grad-CAM overlay on it
     overlay_caption: str = ""  # e.g. "Grad-CAM, evidence for glioma"
     thumbnail_png: bytes | None = None  # for the summary table, whatever the file's format
-    overlay_caveat: str = ""  # said under the map when it is not measured to beat the head-centre baseline
-    scope: str = ""  # whether the scan is inside the model's validated scope, in words (core/scope.py)
 
 
 @dataclass(frozen=True)
@@ -143,8 +141,6 @@ def _scan_section(number: int, entry: ReportEntry, classes: list[str]) -> str:
     ]
     if result.message:
         lines.append(f'<p class="note">{escape(result.message)}</p>')
-    if entry.scope:
-        lines.append(f'<p class="note">Validated scope: {escape(entry.scope)}</p>')
     pictures = []
     if entry.image_png:
         pictures.append(_figure(entry.image_png, "Image as classified"))
@@ -152,8 +148,6 @@ def _scan_section(number: int, entry: ReportEntry, classes: list[str]) -> str:
         pictures.append(_figure(entry.overlay_png, entry.overlay_caption or "Grad-CAM overlay"))
     if pictures:
         lines.append(f"<div>{''.join(pictures)}</div>")
-    if entry.overlay_png and entry.overlay_caveat:
-        lines.append(f'<p class="note">{escape(entry.overlay_caveat)}</p>')
     if result.assessment is not None:
         lines.append(_probability_table(result, classes))
     lines.append("</section>")

@@ -264,15 +264,14 @@ def test_the_example_scans_fill_the_results_table_and_a_click_opens_a_row(server
     page.wait_for_timeout(1000)  # let the table's thumbnails paint
     page.screenshot(path=OUTPUT / "browser_batch.png", full_page=True)
 
-    # One numbering: # is the upload order (examples first), and the table keeps that order by default
+    # One numbering: # is the upload order (examples first), whatever the table's sort (by file name)
     sample, _ = answered
     numbered = list(enumerate([s.name for s in list_samples()] + [sample.path.name], start=1))
-    number, name = numbered[2]
+    number, name = sorted(numbered, key=lambda pair: pair[1].lower())[2]
     box = grid.bounding_box()
     header, row = 35, 76  # Streamlit's header height; row_height in ui/batch.py
     clicked = time.perf_counter()
-    # The third row's file-name cell, not its selector checkbox: a click anywhere on a row opens it.
-    page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + header + 2 * row + row / 2)
+    page.mouse.click(box["x"] + 12, box["y"] + header + 2 * row + row / 2)  # the third row's selector
     page.get_by_role("heading", name=f"{number}. {name}", exact=True).wait_for()
     _record("row_click_to_scan", clicked)
     _wait_until_idle(page)

@@ -18,13 +18,11 @@ from core.report_html import ReaderFields, ReportEntry, build_report
 from core.report_pdf import ReportPdfError, report_pdf
 from core.results import SORT_KEYS, Provenance, ScanResult, filter_results, results_csv, sort_results
 from core.scan_io import View
-from ui import charts, localisation_view, resources, scans
+from ui import charts, resources, scans
 from ui.scan_panel import CAM_METHOD_KEY, CAM_OPACITY_KEY
 from ui.scans import Entry
 
 REPORT_KEY = "report:html"
-UPLOAD_ORDER = "#"  # the sort that keeps upload order
-ROW_HEIGHT, HEADER_HEIGHT, VISIBLE_ROWS = 76, 38, 10
 DETAIL_KEY, APPLIED_CLICK_KEY = "detail", "table:applied-click"
 
 
@@ -81,16 +79,13 @@ def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | N
         "Predicted class", classes, default=classes, format_func=display_name, key="table:classes"
     )
     floor = controls[2].slider("Min. confidence", 0.0, 1.0, 0.0, 0.05, key="table:floor")
-    sort_key = controls[3].selectbox("Sort by", [UPLOAD_ORDER, *SORT_KEYS], key="table:sort")
+    sort_key = controls[3].selectbox("Sort by", SORT_KEYS, key="table:sort")
     descending = controls[4].toggle("Desc.", value=False, key="table:desc")
 
     number_of = {id(result): number for number, result in enumerate(results, start=1)}
     thumbnail_of = {id(result): thumb for result, thumb in zip(results, thumbnails, strict=True)}
     kept = filter_results(results, set(shown_statuses), set(shown_classes), floor)
-    if sort_key == UPLOAD_ORDER:  # the numbers read 1, 2, 3 as the files were given
-        kept = sorted(kept, key=lambda r: number_of[id(r)], reverse=descending)
-    else:
-        kept = sort_results(kept, sort_key, descending)
+    kept = sort_results(kept, sort_key, descending)
     table = pd.DataFrame(
         {
             "#": [number_of[id(r)] for r in kept],
@@ -108,12 +103,9 @@ def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | N
         table,
         hide_index=True,
         width="stretch",
-        row_height=ROW_HEIGHT,
-        # Up to ten rows without scrolling inside the table (the default height showed five).
-        height=ROW_HEIGHT * min(len(table), VISIBLE_ROWS) + HEADER_HEIGHT,
+        row_height=76,
         on_select="rerun",
-        # A click on any cell opens its row, as the caption says; the checkbox still works too.
-        selection_mode=["single-row", "single-cell"],
+        selection_mode="single-row",
         key="table:grid",
         column_config={
             "#": st.column_config.NumberColumn("#", width=40),
@@ -128,21 +120,14 @@ def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | N
     )
     st.download_button(
         "Download table (CSV)",
-        results_csv(kept, classes, Provenance.of(resources.model_info(run)), [number_of[id(r)] for r in kept]),
+        results_csv(kept, classes, Provenance.of(resources.model_info(run))),
         file_name="mri_results.csv",
         mime="text/csv",
         on_click="ignore",
         icon=":material/table:",
         key="table:csv",
     )
-    return clicked_number(table, event.selection if event is not None else None)
-
-
-def clicked_number(table: pd.DataFrame, selection) -> int | None:
-    """The # of the row whose checkbox or any of whose cells was clicked, or None."""
-    if selection is None:
-        return None
-    rows = list(selection.get("rows") or []) or [cell[0] for cell in selection.get("cells") or []]
+    rows = event.selection.rows if event is not None else []
     return int(table["#"].iloc[rows[0]]) if rows and rows[0] < len(table) else None
 
 
@@ -219,20 +204,15 @@ def _build(run: Path, items, results: list[ScanResult], method: str, opacity: fl
     bar = st.progress(0.0, text="Preparing the report…")
     for done, ((entry, view), result) in enumerate(zip(items, results, strict=True), start=1):
         image = overlay = small = None
-        caption = caveat = scope = ""
+        caption = ""
         if entry.scan is not None:
-            check = scans.scope_check(run, entry, view)
-            scope = " ".join([f"{check.headline}.", *check.reasons])
             picture = entry.scan.render(view)
             image, small = png_bytes(picture), png_bytes(thumbnail(picture, 72))
             if result.prediction:  # an overlay only where a class is stated
                 target = classes.index(result.prediction)
                 overlay = scans.overlay_png(run, entry, view, method, target, opacity)
                 caption = f"{method}: evidence for {display_name(result.prediction)}"
-                if not localisation_view.beats_baseline(run, method):
-                    caveat = localisation_view.caveat(run, method).removeprefix("Closed by default: ")
-                    caveat = caveat[:1].upper() + caveat[1:]
-        entries.append(ReportEntry(result, image, overlay, caption, small, overlay_caveat=caveat, scope=scope))
+        entries.append(ReportEntry(result, image, overlay, caption, small))
         bar.progress(done / len(items), text=f"Preparing the report… {done}/{len(items)}")
     bar.empty()
     return build_report(entries, classes, resources.model_info(run), datetime.now(UTC), reader)

@@ -88,7 +88,7 @@ def test_low_confidence_is_uncertain_with_the_threshold_in_the_message(tmp_path,
     scan = sorted((synthetic_dataset / "Testing" / "glioma").iterdir())[0]
     gray = load_scan(scan.read_bytes(), scan.name).render()
     (answer,) = assess(Classifier(strict, device="cpu"), [gray])
-    assert answer.status == UNCERTAIN and answer.prediction == "" and "99.9%" in answer.message
+    assert answer.status == UNCERTAIN and answer.prediction == "" and "99.9 %" in answer.message
     (answer,) = assess(Classifier(answering_weights, device="cpu"), [gray])
     assert answer.status == OK and answer.prediction
 

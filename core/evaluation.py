@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
 from core.checkpoint import CheckpointError, read_metadata
+from core.model_info import is_training_source
 
 SUBSETS = {"full": "Full test set", "leak_free": "Leak-free test subset"}
 EXTERNAL_FOLDER = "external"
@@ -264,8 +265,7 @@ def training_sources(run: Run) -> list[str]:
 def external_kind(external: External, sources: list[str]) -> str:
     """What an external set is: the images of a training source that training did not use (the same images
     as that source's test share), or a source the model never saw. Only the second is independent."""
-    folder = Path(str((external.metrics.get("data") or {}).get("folder") or "")).name
-    return HELD_OUT_SHARE if folder and folder in sources else NEVER_TRAINED_ON
+    return HELD_OUT_SHARE if is_training_source(external.metrics, sources) else NEVER_TRAINED_ON
 
 
 def measured_on(run: Run) -> pd.DataFrame:

@@ -60,6 +60,13 @@ class ModelInfo:
                 for name, scored in (externals or {}).items()
                 if (scored.get("clean") or {}).get("n")
                 and scored["clean"].get("accuracy") is not None
-                and Path(str((scored.get("data") or {}).get("folder") or "")).name not in sources
+                and not is_training_source(scored, sources)
             },
         )
+
+
+def is_training_source(external_metrics: dict, sources: list[str]) -> bool:
+    """Whether a set scored after training is a folder the run trained on (its clean images are that source's
+    held-out share, not an independent set): the one test the sidebar and the Evaluation page both use."""
+    folder = Path(str((external_metrics.get("data") or {}).get("folder") or "")).name
+    return bool(folder) and folder in sources

@@ -288,9 +288,8 @@ def headline_cards(metrics: dict) -> None:
                 card.metric(title, "n/a" if value is None else percent(value))
             if section.get("accuracy") is not None:
                 st.caption(f"Accuracy {rate_of(section['accuracy'], n)}.")
-            matrix = section.get("confusion_matrix") or []
-            counts = {c: sum(row) for c, row in zip(metrics["data"]["counts"], matrix, strict=False)}
-            warning = small_set_warning(counts, display_name)
+            support = {name: values.get("support", 0) for name, values in (section.get("per_class") or {}).items()}
+            warning = small_set_warning(support, display_name)
             if warning:
                 st.warning(warning, icon=":material/warning:")
 

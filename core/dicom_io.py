@@ -33,6 +33,7 @@ from pydicom.uid import (
 
 from core.acquisition import Acquisition, acquisition_of
 from core.image_io import UnreadableScanError, check_picture_size
+from core.intervals import plural
 
 # Frames × rows × columns. A stack of a few hundred 512×512 slices fits; a crafted header that declares a
 # gigantic volume is refused before its pixel data is decoded.
@@ -141,7 +142,7 @@ def read_dicom(data: bytes, force: bool = False) -> DicomScan:
         raise UnreadableScanError("This DICOM file declares an image without rows or columns.")
     if rows * columns * frames > MAX_VOXELS:
         raise UnreadableScanError(
-            f"This DICOM file declares {frames} frame(s) of {rows}×{columns} pixels, more than the "
+            f"This DICOM file declares {plural(frames, 'frame')} of {rows}×{columns} pixels, more than the "
             f"{MAX_VOXELS:,}-pixel limit."
         )
     check_picture_size(columns, rows)

@@ -18,6 +18,7 @@ import numpy as np
 
 from core.acquisition import Acquisition, slice_normal
 from core.dicom_io import DicomScan
+from core.intervals import plural
 
 BY_POSITION, BY_INSTANCE, BY_UPLOAD = "slice position", "instance number", "upload order"
 ORIENTATION_TOLERANCE = 1e-3  # direction cosines that differ by less are one orientation (rounding in files)
@@ -97,7 +98,8 @@ def order_slices(members: list[tuple[int, str, DicomScan]]) -> tuple[list, str, 
         ordered = sorted(members, key=lambda m: (round(depth[id(m)], 3), *tie_break(m)))
         repeated = count - len({round(d, 3) for d in depth.values()})
         if repeated:
-            notes.append(f"{repeated} slice(s) share a position with another slice (repeated or duplicate files).")
+            shared = plural(repeated, "slice shares", "slices share")
+            notes.append(f"{shared} a position with another slice (repeated or duplicate files).")
         return ordered, BY_POSITION, notes
     missing = sum(p is None for p in positions)
     why = f"{missing} of {count} slices have no position" if missing else "the slice orientation is not known"

@@ -132,4 +132,23 @@ def with_colour_key(picture: np.ndarray, opacity: float) -> np.ndarray:
     width = picture.shape[1]
     height = max(6, round(0.04 * picture.shape[0]))
     gap = np.zeros((max(2, height // 2), width, 3), np.uint8)
-    return np.vstack([picture, gap, colour_scale(opacity, width=width, height=height)])
+    return np.vstack([picture, gap, colour_scale(opacity, width=width, height=height), _key_labels(width)])
+
+
+KEY_LABELS = ("little effect", "strongest in this image")
+
+
+def _key_labels(width: int) -> np.ndarray:
+    """A black band naming the key's two ends, so a printed or downloaded map says what its colours mean."""
+    import cv2
+
+    scale = max(0.3, width / 900)
+    thickness = max(1, round(scale * 1.5))
+    (_, text_height), baseline = cv2.getTextSize(KEY_LABELS[0], cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    band = np.zeros((text_height + baseline + 6, width, 3), np.uint8)
+    y = text_height + 3
+    cv2.putText(band, KEY_LABELS[0], (2, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    right_width = cv2.getTextSize(KEY_LABELS[1], cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0]
+    x = max(2, width - right_width - 2)
+    cv2.putText(band, KEY_LABELS[1], (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return band

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
+from core.intervals import plural
 from core.labels import display_name, status_text, tumour_probability
 from core.model_info import ModelInfo
 from core.png import data_uri
@@ -51,6 +52,8 @@ class ReportEntry:
     overlay_png: bytes | None = None  # Grad-CAM overlay on it
     overlay_caption: str = ""  # e.g. "Grad-CAM, evidence for glioma"
     thumbnail_png: bytes | None = None  # for the summary table, whatever the file's format
+    overlay_caveat: str = ""  # said under the map when it is not measured to beat the head-centre baseline
+    scope: str = ""  # whether the scan is inside the model's validated scope, in words (core/scope.py)
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def build_report(
         f"<style>{_STYLE}</style></head><body>",
         "<h1>Brain MRI classifier: report</h1>",
         f'<p class="meta">Generated {escape(generated.strftime("%Y-%m-%d %H:%M %Z").strip())} · '
-        f"{len(entries)} scan(s)</p>",
+        f"{plural(len(entries), 'scan')}</p>",
         _reader_block(reader) if reader else "",
         _model_block(model),
         f'<p class="disclaimer">{escape(DISCLAIMER)}</p>',
@@ -141,6 +144,8 @@ def _scan_section(number: int, entry: ReportEntry, classes: list[str]) -> str:
     ]
     if result.message:
         lines.append(f'<p class="note">{escape(result.message)}</p>')
+    if entry.scope:
+        lines.append(f'<p class="note">Validated scope: {escape(entry.scope)}</p>')
     pictures = []
     if entry.image_png:
         pictures.append(_figure(entry.image_png, "Image as classified"))
@@ -148,6 +153,8 @@ def _scan_section(number: int, entry: ReportEntry, classes: list[str]) -> str:
         pictures.append(_figure(entry.overlay_png, entry.overlay_caption or "Grad-CAM overlay"))
     if pictures:
         lines.append(f"<div>{''.join(pictures)}</div>")
+    if entry.overlay_png and entry.overlay_caveat:
+        lines.append(f'<p class="note">{escape(entry.overlay_caveat)}</p>')
     if result.assessment is not None:
         lines.append(_probability_table(result, classes))
     lines.append("</section>")

@@ -170,21 +170,32 @@ def is_results_csv(path: Path) -> bool:
     return columns[:4] == ["path", "view", "prediction", "confidence"] and columns[-3:] == PROVENANCE_COLUMNS
 
 
-def write_results_csv(results: Iterable[ScanResult], classes: list[str], provenance: Provenance, handle: TextIO) -> int:
-    """Write the header and one row per result as results arrive; returns the number of rows."""
+def write_results_csv(
+    results: Iterable[ScanResult],
+    classes: list[str],
+    provenance: Provenance,
+    handle: TextIO,
+    numbers: Iterable[int] | None = None,
+) -> int:
+    """Write the header and one row per result as results arrive; returns the number of rows. With `numbers`
+    (the app's upload order), a first column "#" carries the number the page shows for each row."""
     writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(csv_columns(classes))
+    writer.writerow((["#"] if numbers is not None else []) + csv_columns(classes))
     stamp = [provenance.model, provenance.weights_sha256, provenance.generated_at]
+    numbered = iter(numbers) if numbers is not None else None
     rows = 0
     for result in results:
-        writer.writerow([spreadsheet_text(cell) for cell in (*_row(result, classes), *stamp)])
+        lead = [str(next(numbered))] if numbered is not None else []
+        writer.writerow(lead + [spreadsheet_text(cell) for cell in (*_row(result, classes), *stamp)])
         rows += 1
     return rows
 
 
-def results_csv(results: Iterable[ScanResult], classes: list[str], provenance: Provenance) -> str:
+def results_csv(
+    results: Iterable[ScanResult], classes: list[str], provenance: Provenance, numbers: Iterable[int] | None = None
+) -> str:
     buffer = io.StringIO()
-    write_results_csv(results, classes, provenance, buffer)
+    write_results_csv(results, classes, provenance, buffer, numbers)
     return buffer.getvalue()
 
 

@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from core.assessment import NOT_MRI, OK, UNCERTAIN, Assessment
+from core.intervals import plural
 from core.labels import NO_TUMOUR, display_name
 
 
@@ -82,8 +83,8 @@ def series_answer(assessments: list[Assessment | None], rule: SeriesRule = DEFAU
             OK,
             stated,
             supporting,
-            f"{len(supporting)} slice(s) are answered {display_name(stated)}, the longest run of consecutive tumour "
-            f"slices is {longest} (the rule needs {rule.run_length}).",
+            f"{plural(len(supporting), 'slice is', 'slices are')} answered {display_name(stated)}, the longest run "
+            f"of consecutive tumour slices is {longest} (the rule needs {rule.run_length}).",
             dict(counts),
         )
     healthy = tuple(i for i, a in enumerate(assessments) if a is not None and a.prediction == NO_TUMOUR)

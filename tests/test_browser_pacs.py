@@ -17,7 +17,15 @@ from core.runs import ROOT_VARIABLE
 from core.scan_io import load_scan
 from tests.orthanc import USER
 from tests.pacs_studies import ACCESSION, PATIENT_SECRETS, mr_study
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, SHIPPED, _require_browser, running_app
+from tests.test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    OUTPUT,
+    SHIPPED,
+    _require_browser,
+    _wait_until_idle,
+    running_app,
+)
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -61,9 +69,12 @@ def test_search_fetch_and_classify_a_series_from_the_pacs(orthanc, pacs_server):
         page.set_default_timeout(120_000)
         page.goto(pacs_server)
         page.get_by_role("heading", name="Classify brain MRI").wait_for()
+        # a click that lands while the first run is still drawing the page can be dropped by Streamlit
+        _wait_until_idle(page)
         page.get_by_text("From PACS", exact=True).click()
         page.get_by_label("Accession number").fill(ACCESSION)
         page.get_by_role("button", name="Search the PACS").click()
+        _wait_until_idle(page)
         fetch = page.get_by_role("button", name="Fetch this series")
         expect(fetch).to_be_visible()
         assert "MRI BRAIN WITH CONTRAST" in page.get_by_role("combobox", name="Study").input_value()

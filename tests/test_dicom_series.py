@@ -83,7 +83,7 @@ def test_repeated_positions_and_mixed_orientations_are_noted():
     files = dicom_series(slices(3))
     items = [("a", read_dicom(files[0])), ("b", read_dicom(files[1])), ("b again", read_dicom(files[1]))]
     [series] = group_series(items)
-    assert series.keys == ("a", "b", "b again") and "1 slice(s) share a position" in series.notes[0]
+    assert series.keys == ("a", "b", "b again") and "1 slice shares a position" in series.notes[0]
 
     tags = _tags_of(files)
     tags[1]["ImageOrientationPatient"] = list(SAGITTAL)

@@ -103,7 +103,11 @@ def test_the_overlay_carries_its_colour_key_along_the_bottom():
     keyed = with_colour_key(picture, 0.5)
     assert keyed.shape[1] == 80 and keyed.shape[0] > 100
     assert np.array_equal(keyed[:100], picture)
-    assert np.array_equal(keyed[-1], colour_scale(0.5, width=80, height=1)[0])
+    strip = colour_scale(0.5, width=80, height=1)[0]
+    rows = [i for i in range(100, len(keyed)) if np.array_equal(keyed[i], strip)]
+    assert rows, "the colour strip is under the picture"
+    labels = keyed[rows[-1] + 1 :]  # the band naming the key's ends: white text on black
+    assert len(labels) and labels.max() > 200 and np.median(labels) == 0
 
 
 def randomised(classifier: Classifier) -> Classifier:

@@ -71,3 +71,20 @@ def test_uncertain_and_unreadable_scans_state_no_class():
     assert not any(name in verdict for name in ("Glioma", "Meningioma", "tumour"))
     assert "Any tumour" not in uncertain  # no tumour/no-tumour summary without an answer
     assert "could not be read" in unreadable and "Not a format" in unreadable
+
+
+def test_the_report_carries_the_maps_caveat_and_the_scope_text():
+    picture = png_bytes(np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32))
+    ok = Assessment("ok", {"glioma": 0.91, "meningioma": 0.05, "notumor": 0.03, "pituitary": 0.01})
+    entry = ReportEntry(
+        ScanResult("a.png", "", "ok", "", ok),
+        picture,
+        picture,
+        "Grad-CAM: evidence for Glioma",
+        picture,
+        overlay_caveat="This map does not point at the tumour more often than the centre of the head does.",
+        scope="Outside the validated scope. FLAIR was not among the tested sequences.",
+    )
+    html = build_report([entry], CLASSES, MODEL, datetime(2026, 11, 24, 9, 30, tzinfo=UTC))
+    assert "does not point at the tumour more often than the centre of the head" in html
+    assert "Validated scope: Outside the validated scope. FLAIR was not among" in html

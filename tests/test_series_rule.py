@@ -68,7 +68,7 @@ def test_the_class_is_the_one_most_run_slices_state_and_a_tie_goes_to_the_more_c
 
 def test_the_answer_says_why_in_words_and_counts_every_outcome():
     answer = series_answer(slices("__nnggg_ux"), SeriesRule(run_length=3))
-    assert answer.message.startswith("3 slice(s) are answered Glioma, the longest run of consecutive tumour slices")
+    assert answer.message.startswith("3 slices are answered Glioma, the longest run of consecutive tumour slices")
     assert answer.counts == {"no_tissue": 3, "notumor": 2, "glioma": 3, "uncertain": 1, "not_mri": 1}
     sentence = SeriesRule(run_length=4, healthy_share=0.5).sentence()
     assert "at least 4 consecutive slices" in sentence and "at least 50% of the slices with tissue" in sentence

@@ -91,3 +91,30 @@ def test_the_uncertain_sentence_names_the_class_and_writes_numbers_one_way():
     assert said.status == UNCERTAIN
     assert "94.1 % for meningioma" in said.message and "from 96.3 %" in said.message
     assert "%;" not in said.message.replace(" %;", "")  # every percentage as "12.3 %"
+
+
+def test_a_click_on_any_cell_opens_its_row_and_the_csv_carries_the_upload_number():
+    import pandas as pd
+
+    from core.results import Provenance, ScanResult, results_csv
+    from ui.batch import clicked_number
+
+    table = pd.DataFrame({"#": [3, 1, 2], "file": ["c.png", "a.png", "b.png"]})
+    assert clicked_number(table, {"rows": [], "cells": [(2, "file")]}) == 2  # the file-name cell
+    assert clicked_number(table, {"rows": [0], "cells": []}) == 3  # the checkbox
+    assert clicked_number(table, {"rows": [], "cells": []}) is None
+    results = [ScanResult(name, "", "error", "unreadable") for name in ("a.png", "b.png")]
+    text = results_csv(results, ["glioma"], Provenance("m", "0" * 64, "now"), [1, 2])
+    lines = text.splitlines()
+    assert lines[0].startswith("#,path,") and lines[1].startswith("1,a.png") and lines[2].startswith("2,b.png")
+
+
+def test_the_tables_note_is_whole_or_cut_at_a_word_with_an_ellipsis():
+    from ui.batch import NOTE_CHARACTERS, brief
+
+    assert brief("Identical to #3.") == "Identical to #3."
+    long = "Its calibrated confidence here is 92.6 % for glioma; it states a class only from 96.3 %, " * 3
+    shown = brief(long)
+    assert len(shown) <= NOTE_CHARACTERS + 2 and shown.endswith(" …")
+    assert long.startswith(shown.removesuffix(" …"))  # cut between words, never inside one
+    assert long[len(shown.removesuffix(" …"))] in " ;,"

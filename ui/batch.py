@@ -12,17 +12,21 @@ import pandas as pd
 import streamlit as st
 
 from core.gradcam import METHODS
+from core.intervals import plural
 from core.labels import STATUS_TEXT, display_name, status_text
 from core.png import png_bytes, thumbnail
 from core.report_html import ReaderFields, ReportEntry, build_report
 from core.report_pdf import ReportPdfError, report_pdf
 from core.results import SORT_KEYS, Provenance, ScanResult, filter_results, results_csv, sort_results
 from core.scan_io import View
-from ui import charts, resources, scans
+from ui import charts, localisation_view, resources, scans
 from ui.scan_panel import CAM_METHOD_KEY, CAM_OPACITY_KEY
 from ui.scans import Entry
 
 REPORT_KEY = "report:html"
+UPLOAD_ORDER = "#"  # the sort that keeps upload order
+ROW_HEIGHT, HEADER_HEIGHT, VISIBLE_ROWS = 76, 38, 10
+NOTE_CHARACTERS = 150  # three lines of the note column at its width
 DETAIL_KEY, APPLIED_CLICK_KEY = "detail", "table:applied-click"
 
 
@@ -62,12 +66,12 @@ def flag_duplicates(entries: list[Entry], results: list[ScanResult]) -> list[Sca
 
 def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | None], classes: list[str]) -> int | None:
     """The table; returns the number (#, upload order) of the row the user clicked, or None."""
-    st.markdown(f"**Results** ({len(results)} file(s))")
+    st.markdown(f"**Results** ({plural(len(results), 'file')})")
     duplicates = sum("the same file uploaded twice" in r.message for r in results)
     if duplicates:
         st.warning(
-            f"{duplicates} file(s) are identical to an earlier upload (see the note column); each copy is a "
-            "row of its own, so count them once.",
+            f"{plural(duplicates, 'file is', 'files are')} identical to an earlier upload (see the note column); "
+            "each copy is a row of its own, so count them once.",
             icon=":material/content_copy:",
         )
     controls = st.columns([3, 3, 2, 2, 1])
@@ -79,13 +83,16 @@ def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | N
         "Predicted class", classes, default=classes, format_func=display_name, key="table:classes"
     )
     floor = controls[2].slider("Min. confidence", 0.0, 1.0, 0.0, 0.05, key="table:floor")
-    sort_key = controls[3].selectbox("Sort by", SORT_KEYS, key="table:sort")
+    sort_key = controls[3].selectbox("Sort by", [UPLOAD_ORDER, *SORT_KEYS], key="table:sort")
     descending = controls[4].toggle("Desc.", value=False, key="table:desc")
 
     number_of = {id(result): number for number, result in enumerate(results, start=1)}
     thumbnail_of = {id(result): thumb for result, thumb in zip(results, thumbnails, strict=True)}
     kept = filter_results(results, set(shown_statuses), set(shown_classes), floor)
-    kept = sort_results(kept, sort_key, descending)
+    if sort_key == UPLOAD_ORDER:  # the numbers read 1, 2, 3 as the files were given
+        kept = sorted(kept, key=lambda r: number_of[id(r)], reverse=descending)
+    else:
+        kept = sort_results(kept, sort_key, descending)
     table = pd.DataFrame(
         {
             "#": [number_of[id(r)] for r in kept],
@@ -95,7 +102,7 @@ def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | N
             "prediction": [display_name(r.prediction) if r.prediction else "—" for r in kept],
             "confidence": [r.confidence for r in kept],
             "status": [status_text(r.status) for r in kept],
-            "note": [r.message for r in kept],
+            "note": [brief(r.message) for r in kept],
         }
     )
     table = table.drop(columns=[c for c in ("view", "note") if not table[c].astype(bool).any()])
@@ -103,31 +110,51 @@ def results_table(run: Path, results: list[ScanResult], thumbnails: list[str | N
         table,
         hide_index=True,
         width="stretch",
-        row_height=76,
+        row_height=ROW_HEIGHT,
+        # Up to ten rows without scrolling inside the table (the default height showed five).
+        height=ROW_HEIGHT * min(len(table), VISIBLE_ROWS) + HEADER_HEIGHT,
         on_select="rerun",
-        selection_mode="single-row",
+        # A click on any cell opens its row, as the caption says; the checkbox still works too.
+        selection_mode=["single-row", "single-cell"],
         key="table:grid",
         column_config={
             "#": st.column_config.NumberColumn("#", width=40),
             "image": st.column_config.ImageColumn("image", width="small"),
-            "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0, max_value=1),
+            "confidence": st.column_config.ProgressColumn(
+                "confidence", format="percent", min_value=0, max_value=1, width=120
+            ),
             "note": st.column_config.TextColumn("note", width="large"),
         },
     )
     st.caption(
-        f"{len(kept)} of {len(results)} shown. Click a row to open that scan below. Confidence is calibrated; "
-        "no class is given when uncertain."
+        f"{len(kept)} of {len(results)} shown. Click a row to open that scan below, with its note in full (the "
+        "CSV has it too). Confidence is calibrated; no class is given when uncertain."
     )
     st.download_button(
         "Download table (CSV)",
-        results_csv(kept, classes, Provenance.of(resources.model_info(run))),
+        results_csv(kept, classes, Provenance.of(resources.model_info(run)), [number_of[id(r)] for r in kept]),
         file_name="mri_results.csv",
         mime="text/csv",
         on_click="ignore",
         icon=":material/table:",
         key="table:csv",
     )
-    rows = event.selection.rows if event is not None else []
+    return clicked_number(table, event.selection if event is not None else None)
+
+
+def brief(note: str, limit: int = NOTE_CHARACTERS) -> str:
+    """The note as the table shows it: whole, or cut at a word before `limit` characters with an ellipsis
+    (a longer one would be cut mid-word by the cell)."""
+    if len(note) <= limit:
+        return note
+    return note[: note.rfind(" ", 0, limit)].rstrip(" ;,:") + " …"
+
+
+def clicked_number(table: pd.DataFrame, selection) -> int | None:
+    """The # of the row whose checkbox or any of whose cells was clicked, or None."""
+    if selection is None:
+        return None
+    rows = list(selection.get("rows") or []) or [cell[0] for cell in selection.get("cells") or []]
     return int(table["#"].iloc[rows[0]]) if rows and rows[0] < len(table) else None
 
 
@@ -204,15 +231,20 @@ def _build(run: Path, items, results: list[ScanResult], method: str, opacity: fl
     bar = st.progress(0.0, text="Preparing the report…")
     for done, ((entry, view), result) in enumerate(zip(items, results, strict=True), start=1):
         image = overlay = small = None
-        caption = ""
+        caption = caveat = scope = ""
         if entry.scan is not None:
+            check = scans.scope_check(run, entry, view)
+            scope = " ".join([f"{check.headline}.", *check.reasons])
             picture = entry.scan.render(view)
             image, small = png_bytes(picture), png_bytes(thumbnail(picture, 72))
             if result.prediction:  # an overlay only where a class is stated
                 target = classes.index(result.prediction)
                 overlay = scans.overlay_png(run, entry, view, method, target, opacity)
                 caption = f"{method}: evidence for {display_name(result.prediction)}"
-        entries.append(ReportEntry(result, image, overlay, caption, small))
+                if not localisation_view.beats_baseline(run, method):
+                    caveat = localisation_view.caveat(run, method).removeprefix("Closed by default: ")
+                    caveat = caveat[:1].upper() + caveat[1:]
+        entries.append(ReportEntry(result, image, overlay, caption, small, overlay_caveat=caveat, scope=scope))
         bar.progress(done / len(items), text=f"Preparing the report… {done}/{len(items)}")
     bar.empty()
     return build_report(entries, classes, resources.model_info(run), datetime.now(UTC), reader)

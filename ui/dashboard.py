@@ -9,6 +9,7 @@ import streamlit as st
 
 from core import evaluation
 from core.evaluation import SUBSETS, Run
+from core.intervals import plural
 from core.labels import display_name
 from ui import charts
 
@@ -177,7 +178,7 @@ def misclassified_gallery(run: Run, subset: str) -> None:
     pages = max(1, -(-len(indices) // GALLERY_PAGE))
     page = st.number_input("Page", 1, pages, 1, key=f"gallery-page-{subset}") if pages > 1 else 1
     shown = indices[(page - 1) * GALLERY_PAGE : page * GALLERY_PAGE]
-    st.caption(f"{len(indices)} misclassified image(s), as the model saw them (after cropping and resizing).")
+    st.caption(f"{plural(len(indices), 'misclassified image')}, as the model saw them (after cropping and resizing).")
     columns = st.columns(6)
     for slot, i in enumerate(shown):
         columns[slot % 6].image(

@@ -29,16 +29,25 @@ METHOD_HELP = (
 
 
 def show(run: Path, entry: Entry, view: View, assessment: Assessment, classes: list[str]) -> None:
-    """The pictures column of the scan panel."""
-    if assessment.prediction:
+    """The pictures column of the scan panel. The map opens by itself only for a stated class and a method
+    measured to point at tumours better than the head's centre; otherwise it waits, closed, with why."""
+    method = st.session_state.get(METHOD_KEY, next(iter(METHODS)))
+    trusted = localisation_view.beats_baseline(run, method)
+    if assessment.prediction and trusted:
         _explained(run, entry, view, assessment.prediction, classes)
         return
     st.image(scans.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
-    with st.expander("Grad-CAM (where the model looked; not a diagnosis)"):
-        _explained(run, entry, view, "", classes)
+    with st.expander("Grad-CAM (where the model looked; not a diagnosis)", expanded=False):
+        if not trusted:
+            st.caption(localisation_view.caveat(run, method))
+        _explained(run, entry, view, assessment.prediction or "", classes, beside_original=False)
 
 
-def _explained(run: Path, entry: Entry, view: View, stated: str, classes: list[str]) -> None:
+def _explained(
+    run: Path, entry: Entry, view: View, stated: str, classes: list[str], beside_original: bool = True
+) -> None:
+    """The settings and the map; `beside_original` draws the classified picture next to it (inside the closed
+    expander the picture is already shown above it)."""
     settings = st.columns([2, 2, 2])
     method = settings[0].selectbox("Method", list(METHODS), key=METHOD_KEY, help=METHOD_HELP)
     # Separate keys for the two cases, so a choice made while no class was stated never outlives it.
@@ -56,8 +65,11 @@ def _explained(run: Path, entry: Entry, view: View, stated: str, classes: list[s
 
     with st.spinner(f"Computing {method}…"):
         overlay = scans.overlay_png(run, entry, view, method, classes.index(target_name), opacity)
-    original, explained = st.columns(2)
-    original.image(scans.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
+    if beside_original:
+        original, explained = st.columns(2)
+        original.image(scans.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
+    else:
+        explained = st.container()
     explained.image(overlay, caption=f"{method}: evidence for {display_name(target_name)}", width="stretch")
     explained.caption(
         f"Colour key under the picture. Red: the regions that raised the score of {display_name(target_name)} "

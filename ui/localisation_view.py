@@ -50,6 +50,24 @@ def headline(run: Path, method: str, target: str = "true_class", subset: str = "
     )
 
 
+def beats_baseline(run: Path, method: str, target: str = "stated_class") -> bool:
+    """Whether `method`'s map was measured to point at the tumour more often than the head's centre does;
+    False without a measurement (an unmeasured explanation is not offered as evidence)."""
+    found = report(run)
+    rows = {row["method"]: row for row in localisation.overall_rows(found, target, "all")} if found else {}
+    row = rows.get(method)
+    return bool(row) and row["pointing_game"] > row["baseline_pointing_game"]
+
+
+def caveat(run: Path, method: str) -> str:
+    """The one line said where the map opens when it does not beat the head-centre baseline."""
+    measured = headline(run, method, "stated_class")
+    return (
+        "Closed by default: this map does not point at the tumour more often than the centre of the head does, "
+        "so it is no evidence of where a tumour is. " + (measured or "It has not been measured on tumour outlines.")
+    )
+
+
 def where_the_model_looks(run: Path, page_subset: str) -> None:
     found = report(run)
     if found is None:

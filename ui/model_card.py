@@ -9,7 +9,7 @@ import streamlit as st
 from core import evaluation
 from core.assessment import OK
 from core.evaluation import SUBSETS, Run
-from core.intervals import percent
+from core.intervals import percent, plural
 from core.labels import display_name, status_text
 from core.model_info import ModelInfo
 from core.samples import list_samples
@@ -195,8 +195,9 @@ def _limitations(run: Run) -> None:
             )
             smallest = min(supported, key=lambda k: supported[k]["support"])
             points.append(
-                f"The leak-free subset holds only {supported[smallest]['support']} {display_name(smallest).lower()} "
-                "image(s), so that class's leak-free numbers are uncertain."
+                f"The leak-free subset holds only "
+                f"{plural(supported[smallest]['support'], display_name(smallest).lower() + ' image')}, so that "
+                "class's leak-free numbers are uncertain."
             )
     points += [
         "One slice at a time: no 3-D context, no comparison with earlier scans, no clinical information.",

@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
 from core.checkpoint import CheckpointError, read_metadata
+from core.intervals import Interval, bootstrap_auc, interval_of
 from core.model_info import is_training_source
 
 SUBSETS = {"full": "Full test set", "leak_free": "Leak-free test subset"}
@@ -42,6 +43,7 @@ class Curve:
     x: np.ndarray
     y: np.ndarray
     area: float | None  # AUC for ROC, average precision for precision-recall; None without positives
+    interval: Interval | None = None  # ROC: the AUC's 95 % bootstrap interval
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def roc_curves(predictions: pd.DataFrame, classes: list[str]) -> dict[str, Curve
             curves[name] = Curve(np.array([0.0, 1.0]), np.array([0.0, 1.0]), None)
             continue
         fpr, tpr, _ = roc_curve(positive, probabilities[:, i])
-        curves[name] = Curve(fpr, tpr, float(auc(fpr, tpr)))
+        curves[name] = Curve(fpr, tpr, float(auc(fpr, tpr)), bootstrap_auc(positive, probabilities[:, i]))
     return curves
 
 
@@ -312,6 +314,7 @@ def _measured_row(name: str, kind: str, metrics: dict) -> dict:
         "kind": kind,
         "images": metrics.get("n"),
         "accuracy": metrics.get("accuracy"),
+        "accuracy interval": interval_of(metrics.get("accuracy"), metrics.get("n")),
         "balanced accuracy": metrics.get("balanced_accuracy"),
         "tumour found": outcomes.get("tumour_sensitivity"),
         "answered but wrong": outcomes.get("answered_wrong_share"),

@@ -27,6 +27,10 @@ class Interval:
     def text(self) -> str:
         return f"95 % CI {100 * self.low:.1f}–{percent(self.high)}"
 
+    def score_text(self) -> str:
+        """For a score on 0–1 that is not a rate (ROC AUC): "95 % CI 0.961–0.985"."""
+        return f"95 % CI {self.low:.3f}–{self.high:.3f}"
+
 
 def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> Interval | None:
     """Wilson score interval of successes / n; None for an empty set."""
@@ -41,22 +45,24 @@ def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> Interval |
 
 def bootstrap_auc(is_positive: np.ndarray, scores: np.ndarray, rounds: int = BOOTSTRAP_ROUNDS) -> Interval | None:
     """Percentile bootstrap interval of a one-vs-rest ROC AUC; None when the set lacks positives or negatives.
-    Resamples that happen to draw one class only are skipped."""
-    from sklearn.metrics import roc_auc_score
+    Resamples that happen to draw one class only are skipped. All rounds at once, each AUC from ranks (the
+    Mann-Whitney form, ties averaged as scikit-learn's roc_auc_score does): 200 rounds of 1,300 images take
+    tens of milliseconds, not the second that 200 calls of roc_auc_score take."""
+    from scipy.stats import rankdata
 
     is_positive, scores = np.asarray(is_positive, bool), np.asarray(scores, float)
     if is_positive.all() or not is_positive.any():
         return None
-    generator = np.random.default_rng(BOOTSTRAP_SEED)
-    values = []
-    for _ in range(rounds):
-        rows = generator.integers(0, len(scores), len(scores))
-        drawn = is_positive[rows]
-        if drawn.all() or not drawn.any():
-            continue
-        values.append(roc_auc_score(drawn, scores[rows]))
-    if not values:
+    rows = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(scores), (rounds, len(scores)))
+    drawn = is_positive[rows]
+    positives = drawn.sum(1).astype(float)
+    negatives = len(scores) - positives
+    kept = (positives > 0) & (negatives > 0)
+    if not kept.any():
         return None
+    ranks = rankdata(scores[rows[kept]], axis=1)
+    positives, negatives = positives[kept], negatives[kept]
+    values = ((ranks * drawn[kept]).sum(1) - positives * (positives + 1) / 2) / (positives * negatives)
     low, high = np.percentile(values, [100 * (1 - CONFIDENCE) / 2, 100 * (1 + CONFIDENCE) / 2])
     return Interval(float(low), float(high))
 
@@ -79,6 +85,12 @@ def rate_of(share: float | None, n: int | None) -> str:
     if share is None or not n:
         return "n/a"
     return rate_text(round(share * n), int(n))
+
+
+def interval_of(share: float | None, n: int | None) -> str:
+    """Just the interval of a recorded share of n images ("95 % CI 79.6–85.4 %"), "" when not known."""
+    interval = wilson(round(share * n), int(n)) if share is not None and n else None
+    return interval.text() if interval else ""
 
 
 def small_classes(counts: dict[str, int], floor: int = FEW_PER_CLASS) -> dict[str, int]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from core.intervals import plural
+from core.intervals import plural, rate_of
 from core.labels import display_name, status_text, tumour_probability
 from core.model_info import ModelInfo
 from core.png import data_uri
@@ -94,11 +94,14 @@ def build_report(
 
 
 def _model_block(model: ModelInfo) -> str:
-    accuracy = []
-    if model.accuracy_full is not None:
-        accuracy.append(f"{model.accuracy_full:.1%} on {model.test_images or '?'} held-out test images")
+    accuracy = []  # leak-free first: the full test set shares slices with training
     if model.accuracy_leak_free is not None:
-        accuracy.append(f"{model.accuracy_leak_free:.1%} on the {model.leak_free_images or '?'} leak-free ones")
+        accuracy.append(
+            f"{rate_of(model.accuracy_leak_free, model.leak_free_images)} on held-out test images with no copy in "
+            "training"
+        )
+    if model.accuracy_full is not None:
+        accuracy.append(f"{rate_of(model.accuracy_full, model.test_images)} on all held-out test images")
     return (
         f'<p class="meta">Model <b>{escape(model.name)}</b> ({escape(model.architecture)}, '
         f"{model.img_size or '?'} px), version {escape(model.version)}. Classes: "

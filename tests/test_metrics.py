@@ -49,6 +49,22 @@ def test_bootstrap_auc_interval_contains_the_auc_and_needs_both_classes():
     assert bootstrap_auc(np.ones(5, bool), np.arange(5.0)) is None
 
 
+def test_the_bootstrap_auc_of_each_round_is_scikit_learns_auc_of_that_resample():
+    """The vectorised rank form must be the AUC itself, ties included (scores rounded to force ties)."""
+    from sklearn.metrics import roc_auc_score
+
+    from core.intervals import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED
+
+    generator = np.random.default_rng(2)
+    positive = generator.random(300) < 0.3
+    scores = np.round(positive * 0.4 + generator.random(300), 1)
+    rows = np.random.default_rng(BOOTSTRAP_SEED).integers(0, 300, (BOOTSTRAP_ROUNDS, 300))
+    expected = [roc_auc_score(positive[r], scores[r]) for r in rows]
+    interval = bootstrap_auc(positive, scores)
+    assert interval.low == pytest.approx(np.percentile(expected, 2.5), abs=1e-12)
+    assert interval.high == pytest.approx(np.percentile(expected, 97.5), abs=1e-12)
+
+
 def test_small_sets_are_warned_about_and_plurals_read_right():
     assert small_set_warning({"glioma": 60, "notumor": 0}) == ""
     assert "glioma 3" in small_set_warning({"glioma": 3, "notumor": 80})

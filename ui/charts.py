@@ -181,6 +181,8 @@ def curves_figure(curves: dict[str, Curve], kind: str) -> go.Figure:
     area_name = "AUC" if kind == "roc" else "AP"
     for name, curve in curves.items():
         area = "n/a" if curve.area is None else f"{curve.area:.3f}"
+        if curve.interval is not None:
+            area += f"; {curve.interval.score_text()}"
         figure.add_trace(
             go.Scatter(
                 x=curve.x,

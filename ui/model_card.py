@@ -9,7 +9,7 @@ import streamlit as st
 from core import evaluation
 from core.assessment import OK
 from core.evaluation import SUBSETS, Run
-from core.intervals import percent, plural
+from core.intervals import interval_of, percent, plural
 from core.labels import display_name, status_text
 from core.model_info import ModelInfo
 from core.samples import list_samples
@@ -128,6 +128,7 @@ def _metrics(run: Run) -> None:
                 "test set": label,
                 "images": test.get("n"),
                 "accuracy": test.get("accuracy"),
+                "accuracy interval": interval_of(test.get("accuracy"), test.get("n")),
                 "balanced accuracy": test.get("balanced_accuracy"),
                 "macro F1": (test.get("macro") or {}).get("f1"),
                 "macro ROC AUC": (test.get("macro") or {}).get("roc_auc"),

@@ -15,10 +15,10 @@ from torch import nn
 from core.checkpoint import load_checkpoint
 from core.models import build_model
 from core.ood import OodGate
+from core.paths import DEFAULT_WEIGHTS
 from core.precision import FLOAT32, autocast_for, serving_precision
 from core.preprocessing import Preprocessing, normalize
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "default"
 BATCH_SIZE = 64
 
 

@@ -9,9 +9,9 @@ rate with its count, so that "100.0 %" on three images reads as what it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import norm
 
 CONFIDENCE = 0.95
 FEW_PER_CLASS = 50  # under this many images of a class, its numbers are flagged as uncertain
@@ -36,7 +36,7 @@ def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> Interval |
     """Wilson score interval of successes / n; None for an empty set."""
     if n <= 0:
         return None
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)

@@ -9,6 +9,7 @@ _DISPLAY = {
     "notumor": "No tumour",
     "pituitary": "Pituitary tumour",
 }
+ERROR = "error"  # the status of a file that could not be read (the others are the assessment's)
 # What a status other than "ok" means to the reader; the trust-and-safety work defines the statuses.
 STATUS_TEXT = {
     "ok": "classified",

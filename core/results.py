@@ -32,7 +32,6 @@ from core.assessment import Assessment
 from core.model_info import ModelInfo
 from core.scan_io import DICOM, NIFTI, Scan, View
 
-ERROR = "error"
 SORT_KEYS = ("file", "confidence", "prediction", "status")
 
 

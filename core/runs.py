@@ -10,14 +10,13 @@ import os
 from pathlib import Path
 
 from core.checkpoint import METADATA_FILE, WEIGHTS_FILE
+from core.paths import DEFAULT_RUN, WEIGHTS_ROOT
 
 ROOT_VARIABLE = "MRI_WEIGHTS_ROOT"
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_RUN = "default"
 
 
 def weights_root() -> Path:
-    return Path(os.environ.get(ROOT_VARIABLE) or DEFAULT_ROOT)
+    return Path(os.environ.get(ROOT_VARIABLE) or WEIGHTS_ROOT)
 
 
 def find_runs(root: Path | None = None) -> list[Path]:

@@ -20,11 +20,12 @@ from streamlit import config as streamlit_config
 import core.assessment
 import core.dicom_io
 import core.nifti_io
-import core.predict
+import core.predict_files
 from core.image_io import MIN_SIDE, UnreadableScanError, UnsupportedFormatError
 from core.inference import Classifier
 from core.layout import count_slices
-from core.predict import classify_files, expand_paths, main
+from core.predict import main
+from core.predict_files import classify_files, expand_paths
 from core.scan_io import DICOM, IMAGE, NIFTI, View, load_scan
 from tests import peak_memory
 from tests.apptest import serve, start, upload
@@ -398,7 +399,7 @@ def test_special_files_are_not_read(tmp_path, tiny_weights):
 
 
 def test_a_file_larger_than_any_scan_is_refused_before_it_is_read(tmp_path, tiny_weights, monkeypatch):
-    monkeypatch.setattr(core.predict, "MAX_FILE_BYTES", MB)
+    monkeypatch.setattr(core.predict_files, "MAX_FILE_BYTES", MB)
     big = tmp_path / "big.dcm"
     big.write_bytes(bytes(MB + 1))
     (result,) = classify_files(Classifier(tiny_weights, "cpu"), [big])

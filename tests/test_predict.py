@@ -191,7 +191,7 @@ def test_csv_replaces_its_own_earlier_csv_atomically(tmp_path, scan, tiny_weight
         raise RuntimeError("interrupted")
 
     out.write_text(first)
-    monkeypatch.setattr("core.predict.classify_files", fail_midway)
+    monkeypatch.setattr("core.predict_files.classify_files", fail_midway)
     with pytest.raises(RuntimeError):
         cli(scan, "--csv", out, weights=tiny_weights)
     assert out.read_text() == first  # written to a temporary file, renamed only when complete
@@ -210,3 +210,16 @@ def test_csv_to_an_unusable_path_is_a_plain_message(tmp_path, scan, tiny_weights
     assert cli(scan, "--csv", target(tmp_path), weights=tiny_weights) == 2
     err = capsys.readouterr().err
     assert said in err and "Traceback" not in err and "Error" not in err
+
+
+def test_help_answers_without_loading_pytorch():
+    """`--help` is read before anything else; loading PyTorch for it took 6-10 s on 2 cores."""
+    check = (
+        "import sys\n"
+        "from core.predict import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit as done:\n    assert done.code == 0\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    repository = Path(__file__).parent.parent
+    shown = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=repository, check=True)
+    assert "exit status:" in shown.stdout

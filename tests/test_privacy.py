@@ -25,12 +25,13 @@ from core.assessment import assess
 from core.gradcam import METHODS, Explainer, overlay
 from core.image_io import UnreadableScanError
 from core.inference import Classifier
+from core.labels import ERROR
 from core.model_info import ModelInfo
 from core.pacs import Pacs, StudyQuery
 from core.png import png_bytes
 from core.predict import main
 from core.report_html import ReportEntry, build_report
-from core.results import ERROR, Provenance, ScanResult, results_csv
+from core.results import Provenance, ScanResult, results_csv
 from core.scan_io import load_scan
 from tests.apptest import by_label, start, texts
 from tests.disk_writes import recording_disk_writes

@@ -5,10 +5,11 @@ from html import escape
 import numpy as np
 
 from core.assessment import Assessment
+from core.labels import ERROR
 from core.model_info import ModelInfo
 from core.png import png_bytes
 from core.report_html import DISCLAIMER, ReportEntry, build_report
-from core.results import ERROR, ScanResult
+from core.results import ScanResult
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 MODEL = ModelInfo(

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 import pytest
 
 from core.assessment import Assessment
+from core.labels import ERROR
 from core.model_info import ModelInfo
 from core.results import (
-    ERROR,
     Provenance,
     ScanResult,
     csv_columns,

@@ -26,7 +26,7 @@ from ui.scans import Entry
 REPORT_KEY = "report:html"
 UPLOAD_ORDER = "#"  # the sort that keeps upload order
 ROW_HEIGHT, HEADER_HEIGHT, VISIBLE_ROWS = 76, 38, 10
-NOTE_CHARACTERS = 150  # three lines of the note column at its width
+NOTE_CHARACTERS = 180  # three lines of the note column at its width on a 1400 px window (about 65 a line)
 DETAIL_KEY, APPLIED_CLICK_KEY = "detail", "table:applied-click"
 
 

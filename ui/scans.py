@@ -23,8 +23,9 @@ from core.assessment import Assessment
 from core.dicom_io import Window, auto_window
 from core.gradcam import overlay, with_colour_key
 from core.image_io import UnreadableScanError
+from core.labels import ERROR
 from core.png import data_uri, png_bytes, thumbnail
-from core.results import ERROR, ScanResult, scan_result
+from core.results import ScanResult, scan_result
 from core.samples import list_samples
 from core.scan_io import DICOM, NIFTI, UNEXPECTED_FAILURE_MESSAGE, Scan, View, load_scan
 from core.scope import ScanFacts, ScopeCheck, check_scope

@@ -40,7 +40,10 @@ def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> Interval |
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return Interval(max(0.0, centre - half), min(1.0, centre + half))
+    # At 0 of n and n of n the bound is exactly 0 or 1; rounding would leave 1e-17 where a reader expects 0.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Interval(low, high)
 
 
 def bootstrap_auc(is_positive: np.ndarray, scores: np.ndarray, rounds: int = BOOTSTRAP_ROUNDS) -> Interval | None:

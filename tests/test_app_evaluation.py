@@ -120,7 +120,8 @@ def test_abstention_and_gate_measurements_are_shown(tmp_path, monkeypatch, tiny_
     abstention = next(frame.value for frame in at.dataframe if "accuracy when answered" in frame.value.columns)
     assert list(abstention["images"]) == ["Validation", "Full test", "Leak-free test"]
     gate = next(frame.value for frame in at.dataframe if "real MRI" in frame.value.columns)
-    assert list(gate["real MRI"]) == ["Validation", "Full test", "Leak-free test"]
+    assert list(gate["real MRI"]) == ["Validation", "Full test", "Leak-free test"]  # one source: no parts
+    assert "Drawings of other body parts and modalities refused" in shown and "abdominal CT" in shown
 
 
 def test_two_runs_can_be_chosen_and_compared(tmp_path, monkeypatch, tiny_weights):
@@ -217,3 +218,18 @@ def test_a_training_sources_own_folder_is_named_its_held_out_share_not_another_s
     assert "held-out share" in rows["set"].iloc[0]
     sidebar = texts(start())  # AppTest keeps the sidebar of the entry page only
     assert "Sources never trained on" not in sidebar and "Not yet measured on any source it was not" in sidebar
+
+
+def test_the_shipped_gate_is_shown_refusing_real_scans_per_source(tmp_path, monkeypatch):
+    """The shipped run has two sources: the gate's cost to each is a row of its own."""
+    from core.paths import DEFAULT_WEIGHTS
+
+    serve(monkeypatch, tmp_path / "weights", {"default": DEFAULT_WEIGHTS})
+    at = start("pages/evaluation.py")
+    open_tab(at, "Calibration & abstention")
+    gate = next(frame.value for frame in at.dataframe if "real MRI" in frame.value.columns)
+    refused = dict(zip(gate["real MRI"], gate["refused as not MRI"], strict=True))
+    metrics = json.loads((DEFAULT_WEIGHTS / "metrics.json").read_text())
+    for source, part in metrics["ood"]["test_full_false_rejection"]["by_source"].items():
+        assert refused[f"Full test: {source}"].startswith(f"{part['rate']:.1%}".replace("%", " %"))
+        assert f"({part['rejected']} of {part['n']:,};" in refused[f"Full test: {source}"]

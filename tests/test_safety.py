@@ -9,7 +9,7 @@ import pytest
 from core.assessment import NOT_MRI, OK, UNCERTAIN, assess
 from core.checkpoint import CheckpointError, read_metadata, write_json_atomic
 from core.inference import Classifier
-from core.ood import GATE_FILE, OodGate, fit_gate
+from core.ood import GATE_FILE, GateSettings, OodGate, fit_gate
 from core.scan_io import load_scan
 from train import safety
 from train.abstention import choose_threshold, selective_summary
@@ -48,7 +48,8 @@ def test_selective_summary_counts():
 def test_gate_rejects_far_signatures_and_survives_a_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     train, validation = rng.normal(size=(400, 12)), rng.normal(size=(200, 12))
-    gate = fit_gate(train, validation, percentile=99.5)
+    gate = fit_gate(train, validation)
+    assert gate.direction is None  # no non-MRI pictures given: the mixture alone, as gates before it
     assert gate.rejects(validation).mean() <= 0.01
     assert gate.rejects(rng.normal(loc=6.0, size=(50, 12))).all()
     sha256 = gate.save(tmp_path)
@@ -59,6 +60,32 @@ def test_gate_rejects_far_signatures_and_survives_a_round_trip(tmp_path):
         OodGate.load(tmp_path, "0" * 64)
 
 
+def test_the_second_stage_refuses_what_lies_close_but_to_one_side_and_survives_a_round_trip(tmp_path):
+    """Pictures 4 standard deviations off along one axis fall inside the broad MRI mixture (as an abdominal
+    CT fell inside it); taught with such pictures, the second stage refuses new ones, at a validation cost set
+    by its percentile."""
+    rng = np.random.default_rng(0)
+    train, validation = rng.normal(size=(1000, 12)), rng.normal(size=(500, 12))
+    aside = np.zeros(12)
+    aside[0] = 4.0
+
+    def off_to_one_side(n):
+        return rng.normal(size=(n, 12)) * 0.3 + aside
+
+    settings = GateSettings(percentile=99.9, direction_percentile=99.0)
+    mixture_only = fit_gate(train, validation, settings=settings)
+    gate = fit_gate(train, validation, off_to_one_side(200), settings)
+    new = off_to_one_side(200)
+    assert mixture_only.rejects(new).mean() < 0.2
+    assert gate.rejects(new).mean() > 0.95
+    assert gate.rejects(validation).mean() <= 0.02  # 0.1 % for the mixture plus 1 % for the second stage
+    loaded = OodGate.load(tmp_path, gate.save(tmp_path))
+    assert (
+        np.array_equal(loaded.rejects(new), gate.rejects(new))
+        and loaded.direction_threshold == gate.direction_threshold
+    )
+
+
 def test_training_writes_the_safety_settings_and_their_measurements(tiny_weights):
     metadata = read_metadata(tiny_weights)
     assert 0.0 <= metadata["abstention"]["threshold"] <= 1.0 and "validation" in metadata["abstention"]["rule"]
@@ -67,6 +94,17 @@ def test_training_writes_the_safety_settings_and_their_measurements(tiny_weights
     non_mri = metrics["ood"]["non_mri"]
     assert non_mri["n"] == len(non_mri_images()) and non_mri["rejected"] + len(non_mri["accepted"]) == non_mri["n"]
     assert metrics["ood"]["test_full_false_rejection"]["n"] == metrics["test"]["full"]["n"]
+    by_source = metrics["ood"]["test_full_false_rejection"]["by_source"]
+    assert sum(part["n"] for part in by_source.values()) == metrics["test"]["full"]["n"]
+    assert set(non_mri["by_kind"]) == {
+        "chest radiograph",
+        "limb radiograph",
+        "abdominal CT",
+        "ultrasound",
+        "spine MRI",
+        "knee MRI",
+    }
+    assert metadata["ood"]["direction_threshold"] < float("inf")  # the second stage was taught
     for subset in ("validation", "test_full", "test_leak_free"):
         assert metrics["abstention"][subset]["n"] > 0
         assert len(metrics["abstention"][f"{subset}_tradeoff"]) > 1
@@ -126,3 +164,24 @@ def test_refitting_refuses_data_that_differs_from_the_run(tmp_path, tiny_weights
 
 def load_png_of_noise() -> bytes:
     return non_mri_images()[-1][1]
+
+
+def test_the_shipped_gate_refuses_other_body_parts_it_was_not_shown():
+    """Issue 19: a drawn chest radiograph passed as "uncertain 41 %". Fresh drawings (a seed neither taught
+    nor measured) of every kind, through the app's own decoding path, must all be refused as not MRI."""
+    import io
+
+    from PIL import Image
+
+    from core.paths import DEFAULT_WEIGHTS
+    from train.other_body_parts import other_body_parts
+
+    def png(array):
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    drawings = other_body_parts(np.random.default_rng(99), 3)
+    answers = assess(Classifier(DEFAULT_WEIGHTS, device="cpu"), [load_scan(png(a), n).render() for n, a in drawings])
+    passed = [name for (name, _), answer in zip(drawings, answers, strict=True) if answer.status != NOT_MRI]
+    assert not passed, passed

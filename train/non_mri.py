@@ -1,10 +1,16 @@
-"""A reproducible set of images that are not brain MRI slices, for measuring the out-of-distribution gate.
+"""Reproducible sets of images that are not brain MRI slices: one that measures the out-of-distribution
+gate, one that teaches its second stage.
 
-Built only from what installed packages ship (scikit-image's and scikit-learn's sample images: photographs,
-microscopy, retina, astronomy, documents, a CT head phantom) plus generated pictures (noise, blank and
-constant images, gradients, patterns, text pages, screenshots, charts, simple shapes). Each comes as PNG
-bytes, so measuring it runs the product's own decoding path. Nothing here is used to fit the gate: its
-thresholds come from validation MRIs only, so this set measures the gate rather than teaching it.
+The measured set (`non_mri_images`, seed 0): what installed packages ship (scikit-image's and scikit-learn's
+sample images: photographs, microscopy, retina, astronomy, documents, a CT head phantom), generated pictures
+(noise, blank and constant images, gradients, patterns, text pages, screenshots, charts, simple shapes), and
+drawings of other body parts and modalities (train/other_body_parts.py: chest and limb radiographs,
+abdominal CT, ultrasound, spine and knee MRI).
+
+The teaching set (`gate_examples`): only the body-part drawings, from other seeds. The package samples and
+the generic pictures are never taught, so they measure whether the gate refuses kinds it was not shown;
+the drawings of the measured set are new pictures of taught kinds. Each picture comes as PNG bytes, so both
+run the product's own decoding path.
 """
 
 from __future__ import annotations
@@ -13,6 +19,11 @@ import io
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from train.other_body_parts import other_body_parts
+
+MEASURED_EACH = 10  # drawings of each body part in the measured set
+TAUGHT_EACH, TAUGHT_SEEDS = 15, (1, 2, 3)  # and in the teaching set: 270, none of them measured
 
 # scikit-image's bundled samples (no download): name -> what it shows.
 SKIMAGE_SAMPLES = {
@@ -50,8 +61,21 @@ def non_mri_images(seed: int = 0) -> list[tuple[str, bytes]]:
         images.append((f"{name} (gray)", _gray(array)))
         images.append((f"{name} (centre crop)", _centre_crop(array)))
         images.append((f"{name} (inverted)", 255 - _gray(array)))
-    images.extend(_generated(np.random.default_rng(seed)))
+    generator = np.random.default_rng(seed)
+    images.extend(_generated(generator))
+    images.extend(other_body_parts(generator, MEASURED_EACH))
     return [(name, _png(array)) for name, array in images]
+
+
+def gate_examples(seeds: tuple[int, ...] = TAUGHT_SEEDS, each: int = TAUGHT_EACH) -> list[tuple[str, bytes]]:
+    """(name, PNG bytes) of the drawings the gate's second stage learns from; seed 0 is the measured set's."""
+    if 0 in seeds:
+        raise ValueError("seed 0 draws the measured set; teaching on it would measure the gate on what it was taught")
+    return [
+        (f"{name} (seed {seed})", _png(array))
+        for seed in seeds
+        for name, array in other_body_parts(np.random.default_rng(seed), each)
+    ]
 
 
 def _package_samples() -> list[tuple[str, np.ndarray]]:

@@ -4,7 +4,9 @@
 
 Runs at the end of every `python -m train`, and standalone on existing weights: it reads the run's split
 manifest, so it uses exactly the run's training, validation and test images. Both settings are chosen on
-validation only; the test set and a set of non-MRI pictures (train/non_mri.py) measure them. Writes
+validation only; the gate's second stage also learns from drawings of other body parts and modalities
+(train/non_mri.gate_examples). The test set, each source's part of it, and a separate set of non-MRI
+pictures (train/non_mri.non_mri_images) measure them. Writes
 `ood.safetensors`, adds "abstention" and "ood" to metadata.json (the weights' hash is untouched) and to
 metrics.json.
 """
@@ -22,12 +24,13 @@ import numpy as np
 from core.assessment import NOT_MRI, assess
 from core.checkpoint import read_metadata, write_json_atomic
 from core.inference import Classifier
-from core.ood import fit_gate, stage_statistics
+from core.ood import GateSettings, fit_gate, signatures, stage_statistics
 from core.scan_io import load_scan
 from core.scoring import score_images
 from train.abstention import choose_threshold, selective_summary, tradeoff
 from train.dataset import PreparedData, Source, prepare
-from train.non_mri import non_mri_images
+from train.non_mri import gate_examples, non_mri_images
+from train.other_body_parts import GENERATORS
 from train.report import write_test_results
 from train.splits import TEST, TRAIN, VAL
 
@@ -54,7 +57,12 @@ def fit_safety(
         results["test_leak_free"] = results["test_full"][clean]
 
     threshold = choose_threshold(confidence["validation"], correct["validation"], TARGET_RISK)
-    gate = fit_gate(_signatures(classifier, data, train), signatures["validation"], GATE_PERCENTILE)
+    gate = fit_gate(
+        _signatures(classifier, data, train),
+        signatures["validation"],
+        _picture_signatures(classifier, gate_examples()),
+        GateSettings(percentile=GATE_PERCENTILE),
+    )
     metadata = read_metadata(weights_dir)
     metadata["abstention"] = {
         "threshold": threshold,
@@ -66,7 +74,12 @@ def fit_safety(
         "file": "ood.safetensors",
         "sha256": gate.save(weights_dir),
         "threshold": gate.threshold,
-        "rule": f"Gaussian-mixture score above the {GATE_PERCENTILE}th percentile of validation MRI",
+        "rule": (
+            f"Gaussian-mixture score above the {GATE_PERCENTILE}th percentile of validation MRI, or the score of a "
+            "logistic regression (MRI against drawings of other body parts and modalities) above the "
+            f"{GateSettings().direction_percentile}th percentile of validation MRI"
+        ),
+        "direction_threshold": gate.direction_threshold,
     }
     write_json_atomic(weights_dir / "metadata.json", metadata)
 
@@ -77,10 +90,13 @@ def fit_safety(
         abstention[f"{name}_tradeoff"] = tradeoff(confidence[name], correct[name])
         n = len(signatures[name])
         rejected = gate.rejects(signatures[name]) if n else np.zeros(0, bool)
-        gate_report[f"{name}_false_rejection"] = {
-            "n": n,
-            "rejected": int(rejected.sum()),
-            "rate": float(rejected.mean()) if n else None,
+        gate_report[f"{name}_false_rejection"] = _share(rejected)
+    # Per source: a gate that refuses one hospital's scans is a gate that hides from it.
+    for name, index in (("validation", val), ("test_full", test)):
+        rejected = gate.rejects(signatures[name]) if len(index) else np.zeros(0, bool)
+        origin = np.array([data.files[i].source for i in index])
+        gate_report[f"{name}_false_rejection"]["by_source"] = {
+            source: _share(rejected[origin == source]) for source in sorted(set(origin))
         }
     # The non-MRI set goes through the product's own path, with the model loaded as the app loads it.
     gate_report["non_mri"] = _non_mri_report(Classifier(weights_dir, device=device))
@@ -97,16 +113,28 @@ def _signatures(classifier: Classifier, data: PreparedData, index: np.ndarray) -
     return np.concatenate([data.statistics[index], stage_statistics(classifier, data.images[index])], 1)
 
 
+def _share(refused: np.ndarray) -> dict:
+    return {"n": len(refused), "rejected": int(refused.sum()), "rate": float(refused.mean()) if len(refused) else None}
+
+
+def _picture_signatures(classifier: Classifier, pictures: list[tuple[str, bytes]]) -> np.ndarray:
+    """The gate's input for pictures given as files, decoded as the app decodes an upload."""
+    grays = [load_scan(png, name).render() for name, png in pictures]
+    return signatures(classifier, grays, np.stack([classifier.prepare(gray) for gray in grays]))
+
+
 def _non_mri_report(classifier: Classifier) -> dict:
     """How many of the non-MRI pictures `assess` refuses, and which it lets through."""
     pictures = non_mri_images()
     answers = assess(classifier, [load_scan(png, name).render() for name, png in pictures])
     accepted = [name for (name, _), answer in zip(pictures, answers, strict=True) if answer.status != NOT_MRI]
+    refused = np.array([answer.status == NOT_MRI for answer in answers])
+    names = [name for name, _ in pictures]
     return {
-        "n": len(pictures),
-        "rejected": len(pictures) - len(accepted),
-        "rate": (len(pictures) - len(accepted)) / len(pictures),
+        **_share(refused),
         "accepted": accepted,
+        # The drawn body parts, kind by kind (each also among the totals above).
+        "by_kind": {kind: _share(refused[[n.startswith(f"{kind} ") for n in names]]) for kind in GENERATORS},
     }
 
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core import evaluation
 from core.evaluation import SUBSETS, Run
-from core.intervals import plural
+from core.intervals import plural, rate_text
 from core.labels import display_name
 from ui import charts
 
@@ -145,6 +145,14 @@ def risk_coverage(run: Run) -> None:
             f"{non_mri['rejected']} of {non_mri['n']} ({non_mri['rate']:.1%})"
             + (f"; accepted: {', '.join(non_mri['accepted'])}" if non_mri["accepted"] else "")
         )
+        kinds = non_mri.get("by_kind") or {}
+        if kinds:
+            st.caption(
+                "Drawings of other body parts and modalities refused (new drawings of kinds the gate's second "
+                "stage was taught with): "
+                + "; ".join(f"{kind} {part['rejected']} of {part['n']}" for kind, part in kinds.items())
+                + ". The photographs, documents and other pictures above were never taught."
+            )
         st.dataframe(_gate_table(gate), hide_index=True)
 
 
@@ -284,12 +292,15 @@ def _gate_table(gate: dict) -> pd.DataFrame:
     for key, label in _SAFETY_SUBSETS.items():
         result = gate.get(f"{key}_false_rejection")
         if result and result["n"]:
-            rows.append(
-                {
-                    "real MRI": label,
-                    "refused as not MRI": f"{result['rejected']} of {result['n']} ({result['rate']:.2%})",
-                }
-            )
+            rows.append({"real MRI": label, "refused as not MRI": rate_text(result["rejected"], result["n"])})
+            # each source's part (when there are several): a gate that refuses one hospital's scans hides the
+            # model from it
+            parts = result.get("by_source") or {}
+            for source, part in parts.items() if len(parts) > 1 else ():
+                if part["n"]:
+                    rows.append(
+                        {"real MRI": f"{label}: {source}", "refused as not MRI": rate_text(part["rejected"], part["n"])}
+                    )
     return pd.DataFrame(rows)
 
 

@@ -11,6 +11,7 @@ copies let them run side by side (ui/resources.py says how many the app keeps, a
 from __future__ import annotations
 
 import copy
+import importlib
 import queue
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +19,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from core.inference import Classifier
@@ -37,13 +36,15 @@ SMOOTHING = 1 / 16
 # centre does (map of the true class: 9.0 % against 26.4 %); Grad-CAM is tied best of the class-sensitive
 # methods (XGrad-CAM and HiResCAM give the same figures on this network, Grad-CAM++ 7.6 %, Layer-CAM 7.9 %).
 # Eigen-CAM (8.8 %) draws one map whatever the class, so it cannot be "evidence for" one.
+# Each is pytorch-grad-cam's class of that name, imported on first use: the package pulls in matplotlib and
+# scipy (2.5 s on 2 cores), which the first verdict of a fresh server must not wait for.
 METHODS = {
-    "Grad-CAM": GradCAM,
-    "Grad-CAM++": GradCAMPlusPlus,
-    "XGrad-CAM": XGradCAM,
-    "HiResCAM": HiResCAM,
-    "Layer-CAM": LayerCAM,
-    "Eigen-CAM": EigenCAM,
+    "Grad-CAM": "GradCAM",
+    "Grad-CAM++": "GradCAMPlusPlus",
+    "XGrad-CAM": "XGradCAM",
+    "HiResCAM": "HiResCAM",
+    "Layer-CAM": "LayerCAM",
+    "Eigen-CAM": "EigenCAM",
 }
 # Methods whose map ignores the target: Eigen-CAM is the first principal component of the activations.
 CLASS_AGNOSTIC = frozenset({"Eigen-CAM"})
@@ -86,8 +87,11 @@ class Explainer:
         """Float32 (S, S) map in [0, 1] over a prepared uint8 (S, S) image: evidence for class `target`."""
         if method not in METHODS:
             raise ValueError(f"unknown CAM method {method!r}; choose from {', '.join(METHODS)}")
+        cam_class = getattr(importlib.import_module("pytorch_grad_cam"), METHODS[method])
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
         batch = self.classifier.to_input(image[None]).requires_grad_(True)
-        with self._borrowed() as network, METHODS[method](model=network.model, target_layers=[network.layer]) as cam:
+        with self._borrowed() as network, cam_class(model=network.model, target_layers=[network.layer]) as cam:
             heat = cam(input_tensor=batch, targets=[ClassifierOutputTarget(int(target))])
         return np.nan_to_num(heat[0]).astype(np.float32)
 

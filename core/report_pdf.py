@@ -5,14 +5,15 @@ from __future__ import annotations
 import io
 import logging
 
-from xhtml2pdf import pisa
-
 
 class ReportPdfError(Exception):
     pass
 
 
 def report_pdf(html: str) -> bytes:
+    # Imported here, when a PDF is asked for: the Classify page imports this module before its first verdict.
+    from xhtml2pdf import pisa
+
     out = io.BytesIO()
     # xhtml2pdf logs every CSS property it skips as a warning; that is noise for users, not a problem.
     logging.getLogger("xhtml2pdf").setLevel(logging.ERROR)

@@ -36,12 +36,12 @@ from ui.flow import end_page  # noqa: E402
 from_pacs = pacs.source()  # a series fetched from the PACS enters as uploads do
 run = resources.require_run(need_model=True)
 classes = resources.report(run).classes
-resources.warm_up(run)  # once per process, while the first user picks a file
 
 entries = scans.collect([*(uploads or []), *from_pacs], st.session_state.get(SAMPLES_KEY, False))
 if not entries:
     st.info(f"Upload one or more scans ({FORMATS}), or try the example scans.", icon=":material/upload_file:")
     batch.measured_per_class(run, classes)
+    resources.warm_up(run)  # once per process, while the first user picks a file
     end_page()
 
 readable = [entry for entry in entries if entry.scan is not None]
@@ -64,3 +64,5 @@ entry = entries[number - 1]
 scan_panel.render(run, entry, answers.get(entry.key), classes, number=number if len(entries) > 1 else None)
 st.divider()
 batch.printable_report(run, [(entry, views.get(entry.key)) for entry in entries], results)
+# A first upload that came before the warm-up did not wait for it: the verdict is already on screen.
+resources.warm_up(run)

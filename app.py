@@ -1,29 +1,31 @@
-"""Entry point: `streamlit run app.py`. Page navigation, the sidebar (model, device, accuracy) and the
-assistive-use notice; the pages themselves live in pages/."""
+"""Entry point: `streamlit run app.py`.
 
-from pathlib import Path
+Serves `streamlit_app.py` (navigation, sidebar and the pages in pages/) through Streamlit's `st.App`, for
+one reason: its start-up hook runs when the server starts, before any browser connects. It begins importing
+PyTorch, torchvision and the app's modules in a background thread (about 4.5 s on 2 cores), so that the
+first user of a fresh server does not wait for them after uploading a scan; the server answers at once all
+the same, and a page that needs a module still being imported waits for that import to finish.
+"""
+
+import threading
+from contextlib import asynccontextmanager
 
 import streamlit as st
 
-from ui.flow import page_run
 
-# The icon is a file shipped here: a Material icon name as page icon makes every page load fetch it from a
-# font server, which fails offline.
-ICON = Path(__file__).resolve().parent / "ui" / "assets" / "icon.png"
-st.set_page_config(page_title="Brain MRI classifier", page_icon=str(ICON), layout="wide")
+def _import_the_model_side() -> None:
+    # The modules the Classify page imports once its upload box is drawn (pages/classify.py), and the sidebar.
+    import ui.batch
+    import ui.pacs
+    import ui.scan_panel
+    import ui.series_panel
+    import ui.sidebar  # noqa: F401
 
-page = st.navigation(
-    [
-        st.Page("pages/classify.py", title="Classify", icon=":material/radiology:", default=True),
-        st.Page("pages/evaluation.py", title="Evaluation", icon=":material/monitoring:"),
-        st.Page("pages/validate.py", title="Validate", icon=":material/fact_check:"),
-        st.Page("pages/about.py", title="About the model", icon=":material/info:"),
-    ]
-)
-with page_run():  # a page may end early (ui/flow.py); the sidebar below is still drawn
-    page.run()
-# Drawn after the page, and imported here: the sidebar's model facts import PyTorch, which takes seconds on a
-# cold start, and the Classify page shows its upload box before it imports PyTorch (ui/flow.py).
-from ui import sidebar  # noqa: E402
 
-sidebar.render()
+@asynccontextmanager
+async def _start_importing(_app):
+    threading.Thread(target=_import_the_model_side, name="import-model-side", daemon=True).start()
+    yield
+
+
+app = st.App("streamlit_app.py", lifespan=_start_importing)

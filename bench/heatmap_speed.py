@@ -45,7 +45,7 @@ def timed(action) -> float:
 def page_timings(sample: Path) -> dict[str, float]:
     from streamlit.testing.v1 import AppTest
 
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
     seconds = {"first run (model loaded)": timed(app.run)}
     app.file_uploader[0].set_value([(sample.name, sample.read_bytes(), "image/jpeg")])
     seconds["upload: answer and map"] = timed(app.run)

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.runs import ROOT_VARIABLE
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
+APP = Path(__file__).resolve().parents[1] / "streamlit_app.py"
 TIMEOUT = 120  # seconds per script run: the first one loads the model
 
 

@@ -1,10 +1,11 @@
 """Ending a page early without ending the app's run.
 
-`st.stop()` ends the whole script run, so what app.py draws after the page would be lost: the sidebar, which
-is drawn last because its model facts import PyTorch (seconds on a cold start) and the Classify page's upload
-box must not wait for that. Pages call `end_page()` instead: inside app.py's `page_run()` it ends the page
-alone. A page that Streamlit runs on its own (it does for scripts in `pages/` in some modes, AppTest's
-`switch_page` among them) has nothing after it, and there `end_page()` is `st.stop()`.
+`st.stop()` ends the whole script run, so what streamlit_app.py draws after the page would be lost: the
+sidebar, which is drawn last because its model facts import PyTorch (seconds on a cold start) and the
+Classify page's upload box must not wait for that. Pages call `end_page()` instead: inside
+streamlit_app.py's `page_run()` it ends the page alone. A page that Streamlit runs on its own (it does for
+scripts in `pages/` in some modes, AppTest's `switch_page` among them) has nothing after it, and there
+`end_page()` is `st.stop()`.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: `python bench/cross_source.py`
+from core.run_folder import RunFolder  # noqa: E402
+
 SHARED = ROOT.parent / "shared" / "data"
 MAIN, SECOND = SHARED / "brain-tumor-mri", SHARED / "radiopaedia-mri"
 
@@ -59,8 +62,8 @@ def row_of(report: dict) -> dict:
 
 
 def summarise_run(run: Path) -> dict:
-    metrics = json.loads((run / "metrics.json").read_text())
-    metadata = json.loads((run / "metadata.json").read_text())
+    metrics = json.loads(RunFolder(run).metrics.read_text())
+    metadata = json.loads(RunFolder(run).metadata.read_text())
     result = {
         "run": str(run.relative_to(ROOT) if run.is_relative_to(ROOT) else run),
         "sources": metadata["data"].get("sources"),
@@ -76,7 +79,7 @@ def summarise_run(run: Path) -> dict:
         result["test"][subset] = row_of(section)
         for source, values in section.get("breakdown", {}).get("source", {}).items():
             result["test"][f"{subset}:{source}"] = row_of(values)
-    external = run / "external" / "radiopaedia" / "metrics.json"
+    external = RunFolder(run).external("radiopaedia").metrics
     if external.is_file():
         scored = json.loads(external.read_text())
         result["radiopaedia_external"] = {"all": row_of(scored["all"]), "clean": row_of(scored["clean"])}

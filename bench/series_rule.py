@@ -51,6 +51,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from core.run_folder import TEST, RunFolder  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data"
 MAIN, OTHER, MASKS = "brain-tumor-mri", "radiopaedia-mri", DATA / "brain-tumor-mri-masks" / "index.tsv"
 SERIES_LENGTH, TUMOUR_SLICES, MAX_INDEX_GAP = 24, (8, 4), 10
@@ -61,9 +63,8 @@ HEALTHY_SHARES = (0.5, 0.75)
 
 def test_images(weights: Path) -> dict[str, str]:
     """{"<source>/<path inside it>": class} for the run's test split, both sources."""
-    with open(weights / "split_manifest.csv", newline="") as handle:
-        rows = csv.DictReader(handle)
-        return {f"{r['source']}/{r['path']}": r["class"] for r in rows if r["split"] == "test"}
+    rows = RunFolder(weights).manifest_rows()
+    return {f"{r['source']}/{r['path']}": r["class"] for r in rows if r["split"] == TEST}
 
 
 def tumour_runs(tests: dict[str, str], length: int) -> list[tuple[str, list[str]]]:

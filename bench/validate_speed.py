@@ -57,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     from core.inference import Classifier
     from core.labelled_set import from_folders
     from core.labels import canonical_label
+    from core.run_folder import RunFolder
     from core.threads import limit_threads
+    from core.training_copies import TrainingCopies
     from core.validation import run_metrics, score_set
     from core.zip_input import read_zip
-    from train.evaluate import TrainingCopies
     from ui.validation_report import report_html
 
     limit_threads(1)  # as the app serves (ui/resources.py)
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     labelled = from_folders(read_zip(upload).members)
     stages["unzip_and_label"] = time.perf_counter() - started
-    manifest = Path(args.weights) / "split_manifest.csv"
+    manifest = RunFolder(args.weights).manifest
     mark = time.perf_counter()
     copies = TrainingCopies(manifest) if manifest.is_file() else None
     stages["read_training_hashes"] = time.perf_counter() - mark

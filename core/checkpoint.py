@@ -16,8 +16,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-WEIGHTS_FILE = "model.safetensors"
-METADATA_FILE = "metadata.json"
+from core.run_folder import METADATA_FILE, WEIGHTS_FILE
 
 
 class CheckpointError(RuntimeError):

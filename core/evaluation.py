@@ -19,9 +19,9 @@ from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 from core.checkpoint import CheckpointError, read_metadata
 from core.intervals import Interval, bootstrap_auc, interval_of
 from core.model_info import is_training_source
+from core.run_folder import RunFolder
 
 SUBSETS = {"full": "Full test set", "leak_free": "Leak-free test subset"}
-EXTERNAL_FOLDER = "external"
 
 
 @dataclass(frozen=True)
@@ -89,22 +89,23 @@ def load_run(path: str | Path) -> Run:
     except CheckpointError as error:
         raise CheckpointError(f"{path.name}: {error}") from error
     problems: list[str] = []
-    metrics = _read(path / "metrics.json", lambda p: json.loads(p.read_text()), problems)
-    predictions = _read(path / "predictions.csv", pd.read_csv, problems)
-    history = _read(path / "history.csv", pd.read_csv, problems)
-    misclassified = _read(path / "misclassified.npz", _read_misclassified, problems)
+    folder = RunFolder(path)
+    metrics = _read(folder.metrics, lambda p: json.loads(p.read_text()), problems)
+    predictions = _read(folder.predictions, pd.read_csv, problems)
+    history = _read(folder.history, pd.read_csv, problems)
+    misclassified = _read(folder.misclassified, _read_misclassified, problems)
     return Run(path, metadata, metrics, predictions, history, misclassified, problems, _read_externals(path, problems))
 
 
 def _read_externals(path: Path, problems: list[str]) -> list[External]:
     externals = []
-    for folder in sorted((path / EXTERNAL_FOLDER).glob("*/")) if (path / EXTERNAL_FOLDER).is_dir() else []:
-        metrics = _read(folder / "metrics.json", lambda p: json.loads(p.read_text()), problems)
+    for folder in RunFolder(path).externals():
+        metrics = _read(folder.metrics, lambda p: json.loads(p.read_text()), problems)
         if metrics is None:
             continue
-        predictions = _read(folder / "predictions.csv", pd.read_csv, problems)
-        misclassified = _read(folder / "misclassified.npz", _read_misclassified, problems)
-        externals.append(External(folder.name, metrics, predictions, misclassified))
+        predictions = _read(folder.predictions, pd.read_csv, problems)
+        misclassified = _read(folder.misclassified, _read_misclassified, problems)
+        externals.append(External(folder.path.name, metrics, predictions, misclassified))
     return externals
 
 

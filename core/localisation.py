@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 from scipy.stats import binomtest
 
+from core.run_folder import RunFolder
+
 # 15 px on the dataset's 512-px slices (2.9 % of the side), scaled with the picture.
 TOLERANCE_FRACTION = 15 / 512
 
@@ -107,15 +109,13 @@ def summarise(scores: list[PictureScore]) -> Summary | None:
 
 # ---- the report `python -m train.localisation` writes next to the weights --------------------------------
 
-REPORT_FILE = "localisation.json"
-EXAMPLES_FILE = "localisation_examples.npz"
 TARGETS = {"true_class": "map of the true class", "stated_class": "map of the class the app states"}
 SUBSETS = {"all": "all test slices with an outline", "leak_free": "leak-free test slices with an outline"}
 
 
 def read_report(run: Path) -> dict | None:
     """The run's localisation report, or None when it has none (or an unreadable one)."""
-    path = Path(run) / REPORT_FILE
+    path = RunFolder(run).localisation
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -125,7 +125,7 @@ def read_report(run: Path) -> dict | None:
 def read_examples(run: Path) -> tuple[np.ndarray, list[str]] | None:
     """The report's example overlays (uint8 (N, S, S, 3)) and their captions, or None."""
     try:
-        with np.load(Path(run) / EXAMPLES_FILE, allow_pickle=False) as archive:
+        with np.load(RunFolder(run).localisation_examples, allow_pickle=False) as archive:
             return archive["images"], [str(caption) for caption in archive["captions"]]
     except (OSError, ValueError, KeyError):
         return None

@@ -46,8 +46,8 @@ from scipy.stats import multivariate_normal
 from core.checkpoint import CheckpointError, sha256_of_file
 from core.models import early_stages
 from core.preprocessing import head_bounding_box
+from core.run_folder import GATE_FILE
 
-GATE_FILE = "ood.safetensors"
 IMAGE_STATISTICS = (
     "border mean",
     "border 90th percentile",

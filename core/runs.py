@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.checkpoint import METADATA_FILE, WEIGHTS_FILE
 from core.paths import DEFAULT_RUN, WEIGHTS_ROOT
+from core.run_folder import METADATA_FILE, WEIGHTS_FILE
 
 ROOT_VARIABLE = "MRI_WEIGHTS_ROOT"
 

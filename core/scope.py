@@ -14,6 +14,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.run_folder import RunFolder
 from core.scan_attributes import plane_from_path, sequence_from_path
 
 SEQUENCE_NAMES = {
@@ -97,7 +98,7 @@ class ScopeReport:
             sources=tuple(scope.get("sources") or (metadata.get("data") or {}).get("sources") or ()),
             sequences=_named(scope.get("sequences_named")),
             planes=_named(scope.get("planes_named")),
-            file_types=_file_types(run_folder / "split_manifest.csv"),
+            file_types=_file_types(RunFolder(run_folder).manifest),
             overall=_figure("held-out slices with no copy in the training data", leak_free) if leak_free else None,
             by_sequence=by_sequence,
         )

@@ -24,10 +24,11 @@ from core.image_io import UnreadableScanError
 from core.inference import Classifier
 from core.labelled_set import LabelledFile
 from core.ood import image_statistics
+from core.run_folder import MANIFEST_FILE
 from core.scan_attributes import plane_from_path, sequence_from_path
 from core.scan_io import load_scan
 from core.scoring import ScoredImages, score_images, summarise
-from train.dedup import perceptual_hashes  # the near hash the split manifest stores; pure numpy and OpenCV
+from core.training_copies import perceptual_hashes
 
 BATCH_SIZE = 64
 THUMBNAIL_SIDE = 64
@@ -66,7 +67,7 @@ def score_set(
     batch_size: int = BATCH_SIZE,
 ) -> ValidationRun:
     """Score the files whose label `mapping` sends to one of the model's classes (the caller lists the rest).
-    `copies` is a train.evaluate.TrainingCopies, or None when the run has no split manifest."""
+    `copies` is a core.training_copies.TrainingCopies, or None when the run has no split manifest."""
     started = time.perf_counter()
     files = [f for f in files if mapping.get(f.label) in classifier.classes]
     names, labels, parts, copy_parts, unreadable, thumbnails = [], [], [], [], [], {}
@@ -183,7 +184,7 @@ def metrics_document(
         "contamination": {
             "checked_against": "training and validation images of the run (sha256 and near hash)"
             if data.get("copies_checked", True)
-            else "not checked: the weights have no split_manifest.csv",
+            else f"not checked: the weights have no {MANIFEST_FILE}",
             "exact_copies": sum(match.startswith("exact") for match in copies),
             "near_copies": sum(match.startswith("near") for match in copies),
             "clean_images": int(clean.sum()),

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from core.gradcam import METHODS
-from core.localisation import EXAMPLES_FILE, REPORT_FILE, SUBSETS, TARGETS, PictureScore, summarise
+from core.localisation import SUBSETS, TARGETS, PictureScore, summarise
+from core.run_folder import LOCALISATION_EXAMPLES_FILE, LOCALISATION_FILE
 from tests.apptest import by_label, open_tab, serve, start, texts
 
 
@@ -73,7 +74,7 @@ def test_where_the_model_looks_shows_the_localisation_report_beside_its_baseline
     root = serve(monkeypatch, tmp_path / "weights", {"default": tiny_weights})
     at = open_tab(start("pages/evaluation.py"), "Where the model looks")
     assert "This run has no localisation report" in texts(at)
-    (root / "default" / REPORT_FILE).write_text(json.dumps(localisation_report(list(METHODS))))
+    (root / "default" / LOCALISATION_FILE).write_text(json.dumps(localisation_report(list(METHODS))))
     at = open_tab(start("pages/evaluation.py"), "Where the model looks")
     assert not at.exception
     table = next(frame.value for frame in at.dataframe if "pointing game" in frame.value.columns)
@@ -82,7 +83,9 @@ def test_where_the_model_looks_shows_the_localisation_report_beside_its_baseline
     assert set(table["heat share"]) == {"40.0%"} and set(table["baseline heat share"]) == {"15.0%"}
     assert not at.get("image")  # only this tab is drawn, and there is no examples file
     pictures = np.zeros((2, 8, 8, 3), np.uint8)
-    np.savez_compressed(root / "default" / EXAMPLES_FILE, images=pictures, captions=np.array(["one", "two"]))
+    np.savez_compressed(
+        root / "default" / LOCALISATION_EXAMPLES_FILE, images=pictures, captions=np.array(["one", "two"])
+    )
     at = open_tab(start("pages/evaluation.py"), "Where the model looks")
     captions = [image.proto.imgs[0].caption for image in at.get("image")]
     assert captions == ["one", "two"]

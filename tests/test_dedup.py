@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from core.image_io import read_image
+from core.training_copies import perceptual_hashes
 from tests.phantoms import phantom
-from train.dedup import duplicate_groups, perceptual_hashes
+from train.dedup import duplicate_groups
 
 
 def encode(array: np.ndarray, fmt: str = "PNG", **options) -> bytes:

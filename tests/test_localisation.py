@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from core.localisation import PictureScore, peak, read_examples, score, summarise, tolerance_px
+from core.run_folder import LOCALISATION_FILE
 from train import localisation as bench_command
 
 
@@ -91,7 +92,7 @@ def test_the_command_scores_the_runs_test_images_that_have_masks(tmp_path, tiny_
         Image.fromarray(mask).save(masks / relative.with_suffix(".png"))
     argv = ["--weights", str(run), "--data", str(synthetic_dataset), "--masks", str(masks), "--methods"]
     assert bench_command.main([*argv, "Grad-CAM", "Eigen-CAM"]) == 0
-    document = json.loads((run / bench_command.OUTPUT_FILE).read_text())
+    document = json.loads((run / LOCALISATION_FILE).read_text())
     scored = sum(counts["all"] for counts in document["images"].values())
     assert 0 < scored <= len(tumour_images) - 1  # only test images (per the manifest) with a mask
     overall = document["results"]["true_class"]["all"]["Eigen-CAM"]["overall"]
@@ -104,5 +105,5 @@ def test_the_command_scores_the_runs_test_images_that_have_masks(tmp_path, tiny_
     assert all(" peak on the tumour " in c or " peak off the tumour " in c for c in captions)
     # Reproducible: the same command gives the same figures.
     bench_command.main([*argv, "Grad-CAM", "Eigen-CAM"])
-    again = json.loads((run / bench_command.OUTPUT_FILE).read_text())
+    again = json.loads((run / LOCALISATION_FILE).read_text())
     assert again["results"] == document["results"]

@@ -28,16 +28,14 @@ from core.models import ARCHITECTURES, build_model
 from core.precision import PRECISIONS, fastest_training_precision
 from core.preprocessing import Preprocessing
 from core.scoring import score_images
+from core.training_copies import NEAR_DUPLICATE_BITS
 from train import distributed, evaluate, report, safety
 from train.augment import FAMILIES, Augmentation
 from train.calibration import fit_temperature
 from train.dataset import Source, prepare
-from train.dedup import NEAR_DUPLICATE_BITS
 from train.loop import Batches, Progress, evaluate_logits, train_one_epoch
 from train.split_data import split_dataset
 from train.state import discard_state, load_state, save_state
-
-REPORT_FILES = ("metrics.json", "predictions.csv", "history.csv", "split_manifest.csv", "misclassified.npz")
 
 
 def get_args_parser() -> argparse.ArgumentParser:

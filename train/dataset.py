@@ -26,7 +26,7 @@ from core.image_io import UnreadableScanError, read_image
 from core.labels import KNOWN_CLASSES, canonical_label
 from core.ood import IMAGE_STATISTICS, image_statistics
 from core.preprocessing import Preprocessing
-from train.dedup import perceptual_hashes
+from core.training_copies import perceptual_hashes
 
 TRAIN_FOLDER, TEST_FOLDER = "Training", "Testing"
 

@@ -1,46 +1,21 @@
 """Find exact and near-duplicate images and join them into groups that no split may divide.
 
-Exact copies share a sha256 of their bytes. Near copies (the same slice re-encoded, resized, shifted, padded
-or mirrored) share a 256-bit difference hash of the head's bounding box up to a small Hamming distance.
-
-Why distance 10 by default: on the public dataset, pairs of images from *different* classes (which cannot be
-the same slice) are never within 24 bits of each other, apart from 2 pairs that are byte-identical slices
-filed under two classes and 2 adjacent slices of one scan. Same-class pairs within 10 bits are, by eye,
-copies of one slice or its immediate neighbour; grouping those keeps near copies out of the held-out sets.
+Exact copies share a sha256 of their bytes; near copies share a difference hash up to a small Hamming
+distance (core/training_copies.py: the hashes, and why 10 bits). Grouping them keeps near copies out of the
+held-out sets.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-import cv2
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from core.preprocessing import head_bounding_box
+from core.training_copies import NEAR_DUPLICATE_BITS, hamming_distances
 
-NEAR_DUPLICATE_BITS = 10
 _CHUNK = 256
-
-
-def perceptual_hashes(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Difference hashes (4 × uint64 each) of the head crop and of its mirror image."""
-    top, bottom, left, right = head_bounding_box(gray)
-    crop = gray[top:bottom, left:right]
-    return difference_hash(crop), difference_hash(crop[:, ::-1])
-
-
-def difference_hash(gray: np.ndarray) -> np.ndarray:
-    """256 bits: is each pixel of a 16×17 thumbnail brighter than its right-hand neighbour?"""
-    thumbnail = cv2.resize(np.ascontiguousarray(gray, dtype=np.float32), (17, 16), interpolation=cv2.INTER_AREA)
-    bits = (thumbnail[:, 1:] > thumbnail[:, :-1]).ravel()
-    return np.packbits(bits).view(">u8").astype(np.uint64)
-
-
-def hamming_distances(hashes: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """(len(hashes), len(others)) matrix of bit differences between 256-bit hashes."""
-    return np.bitwise_count(hashes[:, None, :] ^ others[None, :, :]).sum(axis=2, dtype=np.int32)
 
 
 def near_duplicate_pairs(dhash: np.ndarray, dhash_mirrored: np.ndarray, max_bits: int) -> np.ndarray:

@@ -30,15 +30,13 @@ from core.checkpoint import write_json_atomic
 from core.inference import Classifier
 from core.labelled_set import LabelsError, from_csv, read_labels_csv
 from core.labels import canonical_label
+from core.run_folder import RunFolder
 from core.scoring import score_images
+from core.training_copies import TrainingCopies
 from core.validation import THUMBNAIL_SIDE, ValidationRun, metrics_document, run_metrics, score_set
 from train.dataset import IndexedFile, Source, decode_files, index_folder
-from train.dedup import NEAR_DUPLICATE_BITS, hamming_distances
 from train.report import EXTERNAL_THUMBNAIL_SIZE, image_attributes, write_misclassified, write_predictions
-from train.split_data import hash_words
-from train.splits import TRAIN, VAL
 
-EXTERNAL_FOLDER = "external"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -50,40 +48,6 @@ def parse_external(value: str) -> tuple[str, Path]:
     if not _NAME.match(name):
         raise SystemExit(f"--external: {name!r} is not a usable name (letters, digits, '.', '_' and '-')")
     return name, Path(folder)
-
-
-class TrainingCopies:
-    """The run's training and validation images, by sha256 and near hash, from its split manifest."""
-
-    def __init__(self, manifest_path: Path, max_bits: int = NEAR_DUPLICATE_BITS):
-        with open(manifest_path, newline="") as handle:
-            rows = [row for row in csv.DictReader(handle) if row.get("split") in (TRAIN, VAL)]
-        self.max_bits = max_bits
-        self.paths = [f"{row.get('source', '')}/{row['path']}".lstrip("/") for row in rows]
-        self.by_sha256 = {row["sha256"]: i for i, row in enumerate(rows)}
-        self.dhash = np.array([hash_words(row["dhash"]) for row in rows], dtype=np.uint64).reshape(-1, 4)
-
-    def matches(self, sha256: list[str], dhash: np.ndarray, dhash_mirrored: np.ndarray) -> list[str]:
-        """Per image: "" when it has no copy among the training images, else 'exact: PATH' or 'near: PATH'."""
-        found = []
-        for start in range(0, len(sha256), 256):
-            block = slice(start, start + 256)
-            if len(self.dhash):
-                distance = np.minimum(
-                    hamming_distances(dhash[block], self.dhash), hamming_distances(dhash_mirrored[block], self.dhash)
-                )
-                nearest = distance.argmin(1)
-                nearest_bits = distance[np.arange(len(nearest)), nearest]
-            else:
-                nearest = nearest_bits = np.full(len(sha256[block]), -1)
-            for k, digest in enumerate(sha256[block]):
-                if digest in self.by_sha256:
-                    found.append(f"exact: {self.paths[self.by_sha256[digest]]}")
-                elif 0 <= nearest_bits[k] <= self.max_bits:
-                    found.append(f"near: {self.paths[nearest[k]]}")
-                else:
-                    found.append("")
-        return found
 
 
 def evaluate_folder(
@@ -100,7 +64,7 @@ def evaluate_folder(
     data = decode_files([source], folder_classes, files, classifier.preprocessing, workers=workers)
     labels = np.array([classifier.classes.index(mapping[f.label]) for f in data.files], dtype=np.int64)
 
-    manifest = weights_dir / "split_manifest.csv"
+    manifest = RunFolder(weights_dir).manifest
     copies = (
         TrainingCopies(manifest).matches(data.sha256, data.dhash, data.dhash_mirrored)
         if manifest.is_file()
@@ -124,11 +88,11 @@ def evaluate_folder(
             "copies_checked": manifest.is_file(),
         },
     )
-    out = weights_dir / EXTERNAL_FOLDER / name
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "metrics.json", metrics)
+    out = RunFolder(weights_dir).external(name)
+    out.path.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out.metrics, metrics)
     write_predictions(
-        out / "predictions.csv",
+        out.predictions,
         data.files,
         labels,
         scored,
@@ -136,7 +100,7 @@ def evaluate_folder(
         {"clean": clean.astype(int)},
     )
     write_misclassified(
-        out / "misclassified.npz",
+        out.misclassified,
         data.files,
         data.images,
         labels,
@@ -144,7 +108,7 @@ def evaluate_folder(
         classifier.classes,
         EXTERNAL_THUMBNAIL_SIZE,
     )
-    _write_copies(out / "training_copies.csv", data.files, copies)
+    _write_copies(out.training_copies, data.files, copies)
     return metrics
 
 
@@ -175,7 +139,7 @@ def evaluate_labelled(
             raise ValueError(f"--map {label}={target}: the model's classes are {', '.join(classifier.classes)}")
         if label in mapping:
             mapping[label] = target
-    manifest = weights_dir / "split_manifest.csv"
+    manifest = RunFolder(weights_dir).manifest
     copies = TrainingCopies(manifest) if manifest.is_file() else None
     run = score_set(classifier, labelled.files, mapping, copies)
     metrics = run_metrics(
@@ -191,28 +155,28 @@ def evaluate_labelled(
             "rows_naming_no_file": labelled.unmatched_rows,
         },
     )
-    _write_run(weights_dir / EXTERNAL_FOLDER / name, metrics, run, name)
+    _write_run(RunFolder(weights_dir).external(name), metrics, run, name)
     return metrics
 
 
-def _write_run(out: Path, metrics: dict, run: ValidationRun, name: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "metrics.json", metrics)
+def _write_run(out: RunFolder, metrics: dict, run: ValidationRun, name: str) -> None:
+    out.path.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out.metrics, metrics)
     files = [IndexedFile(Path(path), path, "", "", name) for path in run.names]
-    write_predictions(out / "predictions.csv", files, run.labels, run.scored, run.classes, {"clean": run.clean})
+    write_predictions(out.predictions, files, run.labels, run.scored, run.classes, {"clean": run.clean})
     wrong = run.misclassified
     thumbnails = (
         np.stack([run.thumbnails[i] for i in wrong]) if wrong else np.zeros((0, THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     )
     write_misclassified(
-        out / "misclassified.npz",
+        out.misclassified,
         [files[i] for i in wrong],
         thumbnails.astype(np.uint8),
         run.labels[wrong],
         run.scored[wrong],
         run.classes,
     )
-    _write_copies(out / "training_copies.csv", files, run.copies or [""] * len(files))
+    _write_copies(out.training_copies, files, run.copies or [""] * len(files))
 
 
 def _write_copies(path: Path, files, copies: list[str]) -> None:
@@ -270,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(summary_line(metrics))
-    print(f"written to {Path(args.weights) / EXTERNAL_FOLDER / name}")
+    print(f"written to {RunFolder(args.weights).external(name).path}")
     return 0
 
 

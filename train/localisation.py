@@ -18,7 +18,6 @@ shows. --limit-per-class draws a seeded sample.
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import sys
 import time
@@ -36,8 +35,6 @@ from core.image_io import read_image
 from core.inference import Classifier
 from core.labels import display_name
 from core.localisation import (
-    EXAMPLES_FILE,
-    REPORT_FILE,
     SUBSETS,
     TARGETS,
     TOLERANCE_FRACTION,
@@ -48,15 +45,14 @@ from core.localisation import (
 )
 from core.png import thumbnail
 from core.preprocessing import head_mask
+from core.run_folder import TEST, RunFolder
 
-OUTPUT_FILE = REPORT_FILE
 EXAMPLES_PER_CLASS, EXAMPLE_SIDE = 2, 192
 
 
 def test_images_with_masks(weights: Path, data: Path, masks: Path) -> list[dict]:
     """Manifest rows of the run's test images from `data` that have a tumour mask, with the mask's path."""
-    with open(weights / "split_manifest.csv", newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["split"] == "test" and row["source"] == data.name]
+    rows = [row for row in RunFolder(weights).manifest_rows() if row["split"] == TEST and row["source"] == data.name]
     found = []
     for row in rows:
         mask = masks / Path(row["path"]).with_suffix(".png")
@@ -151,7 +147,7 @@ def write_examples(classifier: Classifier, rows: list[dict], data: Path, out: Pa
             pictures.append(_square(thumbnail(picture, EXAMPLE_SIDE)))
             where = "on the tumour" if hit else "off the tumour"
             captions.append(f"{display_name(name)} · {method} peak {where} · {Path(row['path']).name}")
-    path = out / EXAMPLES_FILE
+    path = RunFolder(out).localisation_examples
     np.savez_compressed(path, images=np.stack(pictures), captions=np.array(captions), method=np.array(method))
     return path
 
@@ -170,7 +166,7 @@ def run(weights: Path, data: Path, masks: Path, per_class: int | None = None, se
     methods = list(methods or METHODS)
     rows = sample(test_images_with_masks(weights, data, masks), per_class, seed)
     if not rows:
-        raise SystemExit(f"no test image of {weights / 'split_manifest.csv'} from {data.name} has a mask under {masks}")
+        raise SystemExit(f"no test image of {RunFolder(weights).manifest} from {data.name} has a mask under {masks}")
     started = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
@@ -197,7 +193,7 @@ def run(weights: Path, data: Path, masks: Path, per_class: int | None = None, se
         "seconds": round(time.perf_counter() - started, 1),
         **measured,
     }
-    write_json_atomic(weights / OUTPUT_FILE, document)
+    write_json_atomic(RunFolder(weights).localisation, document)
     write_examples(classifier, rows, data, weights)
     return document
 
@@ -219,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{overall['baseline_pointing_game']:.1%}), heat share {overall['heat_share']:.1%} (baseline "
             f"{overall['baseline_heat_share']:.1%}), n={overall['n']}"
         )
-    print(f"wrote {args.weights / OUTPUT_FILE}")
+    print(f"wrote {RunFolder(args.weights).localisation}")
     return 0
 
 

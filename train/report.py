@@ -25,6 +25,7 @@ import torch
 from core.checkpoint import read_metadata, write_bytes_atomic, write_json_atomic
 from core.inference import softmax
 from core.metrics import classification_report, expected_calibration_error
+from core.run_folder import RunFolder
 from core.scan_attributes import plane_from_path, sequence_from_path
 from core.scoring import ScoredImages, summarise
 from train.dataset import IndexedFile, PreparedData
@@ -72,9 +73,9 @@ def write_report(out: Path, record: RunRecord) -> None:
         "validation": validation,
         **record.safety,
     }
-    write_json_atomic(out / "metrics.json", metrics)
-    write_csv(out / "history.csv", record.history, list(record.history[0]))
-    write_csv(out / "split_manifest.csv", split.manifest(), MANIFEST_COLUMNS)
+    write_json_atomic(RunFolder(out).metrics, metrics)
+    write_csv(RunFolder(out).history, record.history, list(record.history[0]))
+    write_csv(RunFolder(out).manifest, split.manifest(), MANIFEST_COLUMNS)
     write_test_results(out, data, split.test, split.leak_free[split.test], record.scored_test)
 
 
@@ -91,14 +92,14 @@ def write_test_results(
     leak_free = summarise(labels[clean], scored[clean], data.classes, {k: v[clean] for k, v in attributes.items()})
     metadata = read_metadata(out)
     write_json_atomic(
-        out / "metadata.json",
+        RunFolder(out).metadata,
         {**metadata, "test_accuracy": {"full": full["accuracy"], "leak_free": leak_free["accuracy"]}},
     )
-    metrics_path = out / "metrics.json"
+    metrics_path = RunFolder(out).metrics
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     write_json_atomic(metrics_path, {**metrics, "test": {"full": full, "leak_free": leak_free}})
-    write_predictions(out / "predictions.csv", files, labels, scored, data.classes, {"leak_free": clean.astype(int)})
-    wrong = write_misclassified(out / "misclassified.npz", files, data.images[test], labels, scored, data.classes)
+    write_predictions(RunFolder(out).predictions, files, labels, scored, data.classes, {"leak_free": clean.astype(int)})
+    wrong = write_misclassified(RunFolder(out).misclassified, files, data.images[test], labels, scored, data.classes)
     print(
         f"test accuracy {_fmt(full['accuracy'])} (full, {full['n']} images), "
         f"{_fmt(leak_free['accuracy'])} (leak-free, {leak_free['n']}); answered but wrong "

@@ -14,7 +14,6 @@ metrics.json.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from core.assessment import NOT_MRI, assess
 from core.checkpoint import read_metadata, write_json_atomic
 from core.inference import Classifier
 from core.ood import GateSettings, fit_gate, signatures, stage_statistics
+from core.run_folder import GATE_FILE, RunFolder
 from core.scan_io import load_scan
 from core.scoring import score_images
 from train.abstention import choose_threshold, selective_summary, tradeoff
@@ -71,7 +71,7 @@ def fit_safety(
         ),
     }
     metadata["ood"] = {
-        "file": "ood.safetensors",
+        "file": GATE_FILE,
         "sha256": gate.save(weights_dir),
         "threshold": gate.threshold,
         "rule": (
@@ -81,7 +81,7 @@ def fit_safety(
         ),
         "direction_threshold": gate.direction_threshold,
     }
-    write_json_atomic(weights_dir / "metadata.json", metadata)
+    write_json_atomic(RunFolder(weights_dir).metadata, metadata)
 
     abstention = {**metadata["abstention"], "target_risk": TARGET_RISK}
     gate_report = dict(metadata["ood"])
@@ -101,7 +101,7 @@ def fit_safety(
     # The non-MRI set goes through the product's own path, with the model loaded as the app loads it.
     gate_report["non_mri"] = _non_mri_report(Classifier(weights_dir, device=device))
     sections = {"abstention": abstention, "ood": gate_report}
-    metrics_path = weights_dir / "metrics.json"
+    metrics_path = RunFolder(weights_dir).metrics
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     write_json_atomic(metrics_path, {**metrics, **sections})
     return sections
@@ -149,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     weights = Path(args.weights)
-    with open(weights / "split_manifest.csv", newline="") as handle:
-        manifest = {(row.get("source", ""), row["path"]): row for row in csv.DictReader(handle)}
+    manifest = {(row.get("source", ""), row["path"]): row for row in RunFolder(weights).manifest_rows()}
     preprocessing = Classifier(weights, device="cpu").preprocessing
     data = prepare(args.data, preprocessing, workers=args.workers)
     # Manifests written before sources existed have no source column.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.scan_attributes import plane_from_path, sequence_from_path
+from core.training_copies import hash_hex
 from train.dataset import TEST_FOLDER, PreparedData
 from train.dedup import duplicate_groups
 from train.splits import EXCLUDED, TEST, TRAIN, VAL, assign_splits
@@ -177,12 +178,3 @@ def split_dataset(data: PreparedData, args) -> SplitData:
     if len(split.train) == 0:
         raise SystemExit("no training images left after splitting; check --data")
     return split
-
-
-def hash_hex(words: np.ndarray) -> str:
-    return "".join(f"{int(word):016x}" for word in words)
-
-
-def hash_words(text: str) -> np.ndarray:
-    """The inverse of `hash_hex`: 64 hex digits -> 4 × uint64."""
-    return np.array([int(text[i : i + 16], 16) for i in range(0, 64, 16)], dtype=np.uint64)

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-TRAIN, VAL, TEST, EXCLUDED = "train", "val", "test", "excluded"
+from core.run_folder import EXCLUDED, TEST, TRAIN, VAL
 
 
 def assign_splits(

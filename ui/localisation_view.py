@@ -11,6 +11,7 @@ import streamlit as st
 from core import localisation
 from core.gradcam import METHODS
 from core.labels import display_name
+from core.run_folder import RunFolder
 
 # The Evaluation page's test subsets (core.evaluation.SUBSETS) -> the report's.
 PAGE_SUBSETS = {"full": "all", "leak_free": "leak_free"}
@@ -32,7 +33,7 @@ def _examples(path: str, modified_ns: int):
 
 def report(run: Path) -> dict | None:
     """The run's localisation report, read once per version of the file."""
-    path = run / localisation.REPORT_FILE
+    path = RunFolder(run).localisation
     return _report(str(run), path.stat().st_mtime_ns) if path.is_file() else None
 
 
@@ -116,7 +117,7 @@ def where_the_model_looks(run: Path, page_subset: str) -> None:
 
 
 def _show_examples(run: Path) -> None:
-    path = run / localisation.EXAMPLES_FILE
+    path = RunFolder(run).localisation_examples
     examples = _examples(str(run), path.stat().st_mtime_ns) if path.is_file() else None
     if examples is None:
         return

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core.checkpoint import METADATA_FILE, WEIGHTS_FILE, CheckpointError
+from core.checkpoint import CheckpointError
 from core.evaluation import Run, load_run
 from core.gradcam import Explainer
 from core.inference import Classifier
 from core.model_info import ModelInfo
+from core.run_folder import METADATA_FILE, METRICS_FILE, WEIGHTS_FILE
 from core.runs import find_runs, weights_root
 from core.scope import ScopeReport
 from core.threads import limit_threads
@@ -57,7 +58,7 @@ def current_run() -> Path | None:
 def stamp(run: Path) -> str:
     """Changes whenever the run's weights or report change on disk."""
     parts = []
-    for name in (WEIGHTS_FILE, METADATA_FILE, "metrics.json"):
+    for name in (WEIGHTS_FILE, METADATA_FILE, METRICS_FILE):
         path = run / name
         parts.append(str(path.stat().st_mtime_ns) if path.exists() else "-")
     return ":".join(parts)

@@ -20,9 +20,10 @@ from core.file_kinds import describe_kind, is_picture_kind
 from core.intervals import percent, plural, rate_of, small_set_warning
 from core.labelled_set import LabelledSet, LabelsError, from_csv, from_folders, read_labels_csv
 from core.labels import canonical_label, display_name
+from core.run_folder import RunFolder
+from core.training_copies import TrainingCopies
 from core.validation import ValidationRun, predictions_frame, run_metrics, score_set
 from core.zip_input import RefusedArchive, is_zip, read_zip
-from train.evaluate import TrainingCopies
 from ui import dashboard, resources
 from ui.validation_figures import MIN_FOR_CURVES, figures
 from ui.validation_report import PARTS, headline_frame, public_name, report_html, report_json
@@ -155,7 +156,7 @@ def _training_copies(path: str, stamp: int) -> TrainingCopies:
 
 def training_copies(run: Path) -> TrainingCopies | None:
     """The run's training and validation images by hash; None when the run has no split manifest."""
-    manifest = run / "split_manifest.csv"
+    manifest = RunFolder(run).manifest
     return _training_copies(str(manifest), manifest.stat().st_mtime_ns) if manifest.is_file() else None
 
 

@@ -6,9 +6,10 @@ import pytest
 from safetensors.torch import load_file
 
 from core.checkpoint import load_checkpoint
+from core.run_folder import METADATA_FILE, REPORT_FILES, WEIGHTS_FILE
 from tests.phantoms import write_dataset
 from train import cli
-from train.cli import REPORT_FILES, main
+from train.cli import main
 
 FAST = ["--img-size", "32", "--batch-size", "16", "--workers", "1", "--arch", "custom_cnn", "--device", "cpu"]
 
@@ -19,7 +20,7 @@ def read_csv(path):
 
 
 def test_smoke_run_writes_the_full_report(tiny_weights, synthetic_dataset):
-    for name in (*REPORT_FILES, "model.safetensors", "metadata.json"):
+    for name in (*REPORT_FILES, WEIGHTS_FILE, METADATA_FILE):
         assert (tiny_weights / name).is_file(), name
     assert not (tiny_weights / "resume").exists()
 

@@ -1,7 +1,7 @@
 """Many users at once: what N browser sessions sharing one Classifier and one Explainer get, against the
 same requests one by one.
 
-    python bench/concurrency.py [--weights weights/default] [--data DIR] [--clients 20] [--requests 10]
+    python -m bench.concurrency [--weights weights/default] [--data DIR] [--clients 20] [--requests 10]
                                 [--threads default,1] [--copies 1,2,4] [--rounds 3]
 
 Each client is a thread that sends its requests back to back, as a Streamlit session's script thread does.
@@ -30,14 +30,14 @@ import psutil
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere: `python bench/concurrency.py`
+from core.assessment import assess
+from core.gradcam import METHODS, Explainer
+from core.image_io import read_image
+from core.inference import DEFAULT_WEIGHTS, Classifier
+from core.threads import limit_threads
 
-from core.assessment import assess  # noqa: E402
-from core.gradcam import METHODS, Explainer  # noqa: E402
-from core.image_io import read_image  # noqa: E402
-from core.inference import DEFAULT_WEIGHTS, Classifier  # noqa: E402
-from core.threads import limit_threads  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "brain-tumor-mri" / "Testing"
 SAMPLES = ROOT / "samples"

@@ -9,8 +9,8 @@ train on, with `train.evaluate`:
 
 and tabulates top-class accuracy, tumour sensitivity and "answered but wrong", overall and per sequence.
 
-  python bench/cross_source.py --epochs 10 --policies geometry geometry,intensity,degradation
-  python bench/cross_source.py --summarise bench/runs/main-only/geometry weights/default   # existing runs
+  python -m bench.cross_source --epochs 10 --policies geometry geometry,intensity,degradation
+  python -m bench.cross_source --summarise bench/runs/main-only/geometry weights/default   # existing runs
 
 Writes bench/results/cross_source-<device>.json. Each training run takes minutes to an hour on 2 CPU cores.
 """
@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.record import machine_facts
+from core.run_folder import RunFolder
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere: `python bench/cross_source.py`
-from core.run_folder import RunFolder  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 MAIN, SECOND = SHARED / "brain-tumor-mri", SHARED / "radiopaedia-mri"
@@ -136,9 +135,7 @@ def main() -> int:
     args.output.write_text(
         json.dumps(
             {
-                "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "command": " ".join(sys.argv),
-                "machine": {"processor": platform.processor(), "python": platform.python_version()},
+                **machine_facts(),
                 "results": results,
             },
             indent=2,

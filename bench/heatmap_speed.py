@@ -1,6 +1,6 @@
 """How long the Classify page takes to show a Grad-CAM map, and to redraw it when a control changes.
 
-  OMP_NUM_THREADS=1 nice -n 10 python bench/heatmap_speed.py            # weights/default, samples/*.jpg
+  OMP_NUM_THREADS=1 nice -n 10 python -m bench.heatmap_speed            # weights/default, samples/*.jpg
 
 Two parts, both in one fresh process on the CPU:
   page   the Classify page through Streamlit's AppTest (the server's work, no browser): the first run (model
@@ -15,23 +15,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.record import machine_facts, write_result
+from core.assessment import assess
+from core.gradcam import METHODS, Explainer, overlay
+from core.image_io import read_image
+from core.inference import DEFAULT_WEIGHTS, Classifier
+from core.png import png_bytes
+from core.threads import limit_threads
 
-from core.assessment import assess  # noqa: E402  (after the path: runs from anywhere)
-from core.gradcam import METHODS, Explainer, overlay  # noqa: E402
-from core.image_io import read_image  # noqa: E402
-from core.inference import DEFAULT_WEIGHTS, Classifier  # noqa: E402
-from core.png import png_bytes  # noqa: E402
-from core.threads import limit_threads  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 SAMPLES = sorted((ROOT / "samples").glob("*.jpg"))
 
@@ -104,14 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         "sample": SAMPLES[0].name,
         "seconds": round(time.perf_counter() - started, 1),
         "device": "CPU",
-        "cores": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        **machine_facts(),
     }
     print(json.dumps(result, indent=2))
-    (ROOT / "bench" / "results" / "heatmap_speed-cpu.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result("heatmap_speed-cpu.json", result)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Where do the shipped model's heatmaps point? `python -m train.localisation` on its test slices with masks.
 
-  OMP_NUM_THREADS=1 nice -n 10 python bench/localisation.py                      # all 787 masked test slices
-  python bench/localisation.py --limit-per-class 50 --seed 0                     # a seeded sample, faster
+  OMP_NUM_THREADS=1 nice -n 10 python -m bench.localisation                      # all 787 masked test slices
+  python -m bench.localisation --limit-per-class 50 --seed 0                     # a seeded sample, faster
 
 Writes WEIGHTS/localisation.json (what the Evaluation page shows) and bench/results/localisation-cpu.json:
 per Grad-CAM method, the pointing game and heat share for the map of the true class and of the stated class,
@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.record import machine_facts, write_result
+from core.localisation import SUBSETS, TARGETS, overall_rows
+from train import localisation
 
-from core.localisation import SUBSETS, TARGETS, overall_rows  # noqa: E402  (after the path: runs from anywhere)
-from train import localisation  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -53,15 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - started, 1),
         "device": "CPU",
         "torch_threads": torch.get_num_threads(),
-        "cores": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        **machine_facts(),
     }
     print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "results" / "localisation-cpu.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("localisation-cpu.json", result)
     return 0
 
 

@@ -6,9 +6,9 @@ tests/output/browser_timings.json, then compares them with the targets and write
 bench/results/page_speed-cpu.json with the machine's load. The test never asserts a time: a busy machine
 would fail it for the wrong reason; this script is where the targets live.
 
-  python bench/page_speed.py                       # the whole browser test, about two minutes on 2 cores
-  python bench/page_speed.py --runs 3              # three fresh servers; the median of each timing
-  python bench/page_speed.py --concurrent-load 1   # the same while one CPU-bound process runs beside it
+  python -m bench.page_speed                       # the whole browser test, about two minutes on 2 cores
+  python -m bench.page_speed --runs 3              # three fresh servers; the median of each timing
+  python -m bench.page_speed --concurrent-load 1   # the same while one CPU-bound process runs beside it
 
 Timings besides the browser test's: the first scan on a fresh server, uploaded the moment the upload box
 shows, with the page opened as soon as the server answers (the worst case: app.py's start-up import of
@@ -25,14 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
+
+from bench.record import load_average, machine_facts, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMINGS = ROOT / "tests" / "output" / "browser_timings.json"
@@ -75,7 +75,6 @@ def one_run() -> dict[str, float]:
 def first_scan_to_verdict(opened_after: float = 0.0) -> float:
     """A fresh server; a browser opens the page `opened_after` seconds after the server answers; the sample
     uploaded as soon as the upload box shows; seconds from the upload to the verdict."""
-    sys.path.insert(0, str(ROOT))  # the browser test's helpers: one way to start the app and the browser
     from playwright.sync_api import sync_playwright
 
     from core.runs import ROOT_VARIABLE
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrent-load", type=int, default=0, help="CPU-bound processes running beside")
     args = parser.parse_args(argv)
     targets = LOADED_TARGETS if args.concurrent_load else TARGETS
-    load_before = os.getloadavg()
+    load_before = load_average()
     with busy_processes(args.concurrent_load):
         runs = [
             {
@@ -142,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             for _ in range(args.runs)
         ]
-        load_during = os.getloadavg()
+        load_during = load_average()
     measured = {name: statistics.median(run[name] for run in runs if name in run) for name in runs[0]}
     rows = {
         name: {
@@ -156,20 +155,15 @@ def main(argv: list[str] | None = None) -> int:
         "timings": rows,
         "runs": args.runs,
         "concurrent_cpu_processes": args.concurrent_load,
-        "load_average_during": load_during,
-        "cores": os.cpu_count(),
         "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "bench/page_speed.py", *(argv if argv is not None else sys.argv[1:])]),
+        "load_average_during": load_during,
+        **machine_facts(),
     }
     for name, row in rows.items():
         target = f"≤ {row['target']:.1f} s" if row["target"] else ""
         verdict = {True: "met", False: "NOT MET", None: ""}[row["met"]]
         print(f"{name:28s} {row['seconds']:6.2f} s  {target:9s} {verdict}")
-    out = ROOT / "bench" / "results" / ("page_speed-cpu-loaded.json" if args.concurrent_load else "page_speed-cpu.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("page_speed-cpu-loaded.json" if args.concurrent_load else "page_speed-cpu.json", result)
     return 0
 
 

@@ -30,8 +30,8 @@ patients and different collections (a model that tells collections apart has an 
 are all tumour-bearing, where a real series has slices that only graze the tumour; healthy windows overlap.
 The figures rank the values of k; they do not promise a series-level accuracy on real PACS series.
 
-  python bench/series_rule.py                     # weights/default
-  python bench/series_rule.py --tumour-slices 6 3  # other tumour sizes
+  python -m bench.series_rule                     # weights/default
+  python -m bench.series_rule --tumour-slices 6 3  # other tumour sizes
 """
 
 from __future__ import annotations
@@ -39,19 +39,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
-import sys
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from bench.record import machine_facts, write_result
+from core.run_folder import TEST, RunFolder
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from core.run_folder import TEST, RunFolder  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 MAIN, OTHER, MASKS = "brain-tumor-mri", "radiopaedia-mri", DATA / "brain-tumor-mri-masks" / "index.tsv"
@@ -267,16 +264,11 @@ def main(argv: list[str] | None = None) -> dict:
         "model": classifier.metadata.get("name"),
         "weights_sha256": classifier.metadata.get("weights_sha256"),
         "device": classifier.device_name,
-        "cores": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python", *sys.argv]),
+        **machine_facts(),
     }
     print_table(result)
     device = "cuda" if "GPU" in classifier.device_name else "cpu"
-    out = ROOT / "bench" / "results" / f"series_rule-{device}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result(f"series_rule-{device}.json", result)
     print(f"wrote {out.relative_to(ROOT)}")
     return result
 

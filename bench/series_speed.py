@@ -4,14 +4,14 @@ The slices are real held-out test images (brain-tumor-mri Testing, 512 px) writt
 memory, one series with positions and orientation, handed over shuffled. Stages, as the page runs them:
   decode   core.scan_io.load_scan for each file (pixels, window, acquisition, place in the series)
   group    core.dicom_series.group_series: study and series, ordered along the slice normal
-  assess   core.assessment.assess in batches of ui.scans.ASSESS_CHUNK (the served path: calibrated
+  assess   core.assessment.assess in batches of core.assessment.BATCH_SIZE (the served path: calibrated
            probabilities, the not-MRI gate, abstention)
   answer   core.series_rule.series_answer
 One thread per request, as the app serves (ui/resources.py). The model is loaded once, before timing, as the
 app's cache does; the first (cold) run and the median of the warm repeats are both reported.
 
-  python bench/series_speed.py                 # weights/default, 24 slices, 5 repeats
-  python bench/series_speed.py --slices 48 --repeats 3
+  python -m bench.series_speed                 # weights/default, 24 slices, 5 repeats
+  python -m bench.series_speed --slices 48 --repeats 3
 
 Writes bench/results/series_speed-<device>.json.
 """
@@ -20,19 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
-import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from bench.record import machine_facts, write_result
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 DATASET = ROOT.parent / "shared" / "data" / "brain-tumor-mri" / "Testing"
 
 
@@ -54,11 +51,11 @@ def series_files(count: int) -> list[bytes]:
 
 def classify_series(classifier, files: list[bytes]) -> tuple[dict, object]:
     from core import assessment
+    from core.assessment import BATCH_SIZE
     from core.dicom_series import group_series
     from core.scan_io import load_scan
     from core.series_rule import series_answer
     from core.slice_sweep import has_tissue
-    from ui.scans import ASSESS_CHUNK
 
     stages, mark = {}, time.perf_counter()
     scans = [load_scan(data, f"IM{i:04d}") for i, data in enumerate(files)]
@@ -68,8 +65,8 @@ def classify_series(classifier, files: list[bytes]) -> tuple[dict, object]:
     pictures = [by_key[key].render() for key in series.keys]
     stages["group"], mark = time.perf_counter() - mark, time.perf_counter()
     answers = []
-    for start in range(0, len(pictures), ASSESS_CHUNK):
-        answers += assessment.assess(classifier, pictures[start : start + ASSESS_CHUNK])
+    for start in range(0, len(pictures), BATCH_SIZE):
+        answers += assessment.assess(classifier, pictures[start : start + BATCH_SIZE])
     stages["assess"], mark = time.perf_counter() - mark, time.perf_counter()
     answer = series_answer([a if has_tissue(p) else None for a, p in zip(answers, pictures, strict=True)])
     stages["answer"] = time.perf_counter() - mark
@@ -109,16 +106,11 @@ def main(argv: list[str] | None = None) -> dict:
         "series_answer": {"status": answer.status, "prediction": answer.prediction, "supporting": answer.supporting},
         "threads_per_request": THREADS_PER_REQUEST,
         "device": classifier.device_name,
-        "cores": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python", *sys.argv]),
+        **machine_facts(),
     }
     print(json.dumps(result, indent=2))
     device = "cuda" if "GPU" in classifier.device_name else "cpu"
-    out = ROOT / "bench" / "results" / f"series_speed-{device}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result(f"series_speed-{device}.json", result)
     print(f"wrote {out.relative_to(ROOT)}")
     return result
 

@@ -5,8 +5,8 @@ by folder (core.labelled_set), scored in batches with the contamination check (c
 split manifest), then the HTML report built (ui.validation_report). Slices are the dataset's Testing images
 when `../shared/data/brain-tumor-mri` is there (repeated to the count), else synthetic phantoms at 512 px.
 
-  python bench/validate_speed.py                      # weights/default, 2,000 slices
-  python bench/validate_speed.py --slices 500 --weights weights/other
+  python -m bench.validate_speed                      # weights/default, 2,000 slices
+  python -m bench.validate_speed --slices 500 --weights weights/other
 
 Writes bench/results/validate_speed-<device>.json: seconds per stage, slices/s, and peak resident memory
 (ru_maxrss) before and after, so the growth that validation itself costs is visible.
@@ -17,17 +17,15 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import platform
 import resource
 import sys
 import time
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.record import machine_facts, write_result
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 DATASET = ROOT.parent / "shared" / "data" / "brain-tumor-mri" / "Testing"
 
 
@@ -100,15 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         "report_mib": round(len(html) / 2**20, 1),
         "accuracy": metrics["all"]["accuracy"],
         "device": classifier.device_name,
-        "cores": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        **machine_facts(),
     }
     print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "results" / f"validate_speed-{'cuda' if 'GPU' in classifier.device_name else 'cpu'}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(f"validate_speed-{'cuda' if 'GPU' in classifier.device_name else 'cpu'}.json", result)
     return 0
 
 

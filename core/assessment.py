@@ -74,6 +74,24 @@ def assess(classifier: Classifier, grays: list[np.ndarray]) -> list[Assessment]:
     return answers
 
 
+# Pictures assessed at once, by every caller (the batch CLI, the app, Validate's decoding): large enough for
+# the network's batch speed-up on 2 cores, small enough that one batch of 512-px pictures stays a few MB.
+BATCH_SIZE = 32
+
+
+def assess_or_none(classifier: Classifier, grays: list[np.ndarray]) -> list[Assessment | None]:
+    """`assess`, with None for a picture that cannot be assessed: a batch that fails is tried picture by
+    picture, so one bad picture never costs the others their answers. The caller says why a None has none."""
+    try:
+        return assess(classifier, grays)
+    except MemoryError:
+        raise
+    except Exception:
+        if len(grays) <= 1:
+            return [None] * len(grays)
+        return [answer for gray in grays for answer in assess_or_none(classifier, [gray])]
+
+
 def minimum_side(img_size: int) -> int:
     return math.ceil(img_size * MIN_SIDE_FRACTION)
 

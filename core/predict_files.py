@@ -16,7 +16,7 @@ from typing import TextIO
 
 import numpy as np
 
-from core.assessment import assess
+from core.assessment import BATCH_SIZE, assess_or_none
 from core.image_io import UnreadableScanError
 from core.inference import Classifier
 from core.labels import ERROR
@@ -24,7 +24,6 @@ from core.nifti_io import MAX_DECOMPRESSED_BYTES
 from core.results import ScanResult, is_results_csv, legible_text, scan_result
 from core.scan_io import UNEXPECTED_FAILURE_MESSAGE, Scan, load_scan
 
-BATCH_SIZE = 32
 MEGABYTE = 1024 * 1024
 # No reader accepts more than this (a float64 NIfTI at the voxel limit); a larger file is refused before a
 # byte of it is read, so a huge file (or a device that never ends) cannot exhaust memory.
@@ -125,25 +124,18 @@ def error_message(error: Exception) -> str:
 
 
 def _assess_batch(classifier: Classifier, pending: list[_Pending]) -> list[ScanResult]:
-    """Assess a batch at once; if that fails, file by file, so a failure is one file's error row."""
-    try:
-        return _assess_together(classifier, pending)
-    except MemoryError:
-        raise
-    except Exception:
-        if len(pending) == 1:
-            return [ScanResult(pending[0].path, "", ERROR, UNEXPECTED_FAILURE_MESSAGE)]
-        return [result for one in pending for result in _assess_batch(classifier, [one])]
-
-
-def _assess_together(classifier: Classifier, pending: list[_Pending]) -> list[ScanResult]:
-    assessments = iter(assess(classifier, [item.picture for item in pending if item.scan is not None]))
-    return [
-        ScanResult(item.path, "", ERROR, item.error)
-        if item.scan is None
-        else scan_result(item.path, item.scan, None, next(assessments))
-        for item in pending
-    ]
+    """One row per file: its answer, or why it has none (unreadable, or it failed on its own)."""
+    answers = iter(assess_or_none(classifier, [item.picture for item in pending if item.scan is not None]))
+    rows = []
+    for item in pending:
+        answer = next(answers) if item.scan is not None else None
+        if item.scan is None:
+            rows.append(ScanResult(item.path, "", ERROR, item.error))
+        elif answer is None:
+            rows.append(ScanResult(item.path, "", ERROR, UNEXPECTED_FAILURE_MESSAGE))
+        else:
+            rows.append(scan_result(item.path, item.scan, None, answer))
+    return rows
 
 
 def expand_paths(inputs: Iterable[str | Path]) -> list[Path]:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from core.assessment import picture_status
+from core.assessment import BATCH_SIZE, picture_status
 from core.image_io import UnreadableScanError
 from core.inference import Classifier
 from core.labelled_set import LabelledFile
@@ -30,7 +30,6 @@ from core.scan_io import load_scan
 from core.scoring import ScoredImages, score_images, summarise
 from core.training_copies import perceptual_hashes
 
-BATCH_SIZE = 64
 THUMBNAIL_SIDE = 64
 ATTRIBUTES = ("sequence", "plane", "site")
 

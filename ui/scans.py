@@ -35,7 +35,6 @@ from core.zip_input import RefusedArchive, ZipContents, is_zip, read_zip
 from ui import resources
 from ui.session import memo
 
-ASSESS_CHUNK = 16
 MAX_ZIP_MEMBERS = 2_000  # a ZIP on the Classify page is a study or a series, each file decoded and classified
 MEGABYTE = 1024 * 1024  # as Streamlit counts server.maxUploadSize
 
@@ -206,14 +205,14 @@ def _assess(run: Path, items: list[tuple[Entry, View]]) -> list[Assessment | Non
     pending = [(entry, view) for entry, view in items if (entry.key, view, stamp) not in done]
     if pending:
         classifier = resources.classifier(run)
-        bar = st.progress(0.0, text="Classifying…") if len(pending) > ASSESS_CHUNK else None
+        bar = st.progress(0.0, text="Classifying…") if len(pending) > assessment_module.BATCH_SIZE else None
         with st.spinner("Classifying…") if bar is None else nullcontext():
-            for start in range(0, len(pending), ASSESS_CHUNK):
-                chunk = pending[start : start + ASSESS_CHUNK]
+            for start in range(0, len(pending), assessment_module.BATCH_SIZE):
+                chunk = pending[start : start + assessment_module.BATCH_SIZE]
                 for (entry, view), answer in _assess_chunk(classifier, chunk):
                     done.put((entry.key, view, stamp), answer)
                 if bar:
-                    finished = min(len(pending), start + ASSESS_CHUNK)
+                    finished = min(len(pending), start + assessment_module.BATCH_SIZE)
                     bar.progress(finished / len(pending), text=f"Classifying… {finished}/{len(pending)}")
         if bar:
             bar.empty()
@@ -248,16 +247,20 @@ def scope_check(run: Path, entry: Entry, view: View) -> ScopeCheck:
 
 
 def _assess_chunk(classifier, chunk: list[tuple[Entry, View]]) -> list[tuple[tuple[Entry, View], Assessment]]:
-    """Assess a chunk at once; if that fails, scan by scan, leaving out (unanswered) the ones that fail."""
+    """The chunk's answers, leaving out (unanswered) the pictures that cannot be drawn or assessed."""
+    pictures = [_rendered(entry, view) for entry, view in chunk]
+    drawn = [item for item, picture in zip(chunk, pictures, strict=True) if picture is not None]
+    answers = assessment_module.assess_or_none(classifier, [picture for picture in pictures if picture is not None])
+    return [(item, answer) for item, answer in zip(drawn, answers, strict=True) if answer is not None]
+
+
+def _rendered(entry: Entry, view: View) -> np.ndarray | None:
     try:
-        answers = assessment_module.assess(classifier, [entry.scan.render(view) for entry, view in chunk])
-        return list(zip(chunk, answers, strict=True))
+        return entry.scan.render(view)
     except MemoryError:
         raise
-    except Exception:
-        if len(chunk) == 1:
-            return []
-        return [pair for item in chunk for pair in _assess_chunk(classifier, [item])]
+    except Exception:  # this picture alone goes unanswered; the table says it could not be classified
+        return None
 
 
 def result(entry: Entry, view: View | None, answer: Assessment | None) -> ScanResult:

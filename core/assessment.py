@@ -29,7 +29,8 @@ OK, UNCERTAIN, NOT_MRI, TOO_SMALL = "ok", "uncertain", "not_mri", "too_small"
 MIN_SIDE_FRACTION = 0.5
 NOT_MRI_MESSAGE = (
     "Not a brain MRI slice: the picture's layout, contrast and texture are unlike the training scans "
-    "(photographs, documents, screenshots, other images and blank pictures are refused), so no class is given."
+    "(photographs, documents, screenshots, X-rays, CT, ultrasound, other body parts and blank pictures are "
+    "refused), so no class is given."
 )
 
 

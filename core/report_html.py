@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from core.intervals import plural, rate_of
+from core.intervals import percent, plural, rate_of
 from core.labels import display_name, status_text, tumour_probability
 from core.model_info import ModelInfo
 from core.png import data_uri
@@ -166,7 +166,7 @@ def _scan_section(number: int, entry: ReportEntry, classes: list[str]) -> str:
 
 def _verdict(result: ScanResult) -> str:
     if result.prediction:
-        return f"{display_name(result.prediction)} (calibrated confidence {result.confidence:.1%})"
+        return f"{display_name(result.prediction)} (calibrated confidence {percent(result.confidence)})"
     if result.status == "ok":
         return "classified"
     return f"No class given: {status_text(result.status)}"
@@ -178,14 +178,14 @@ def _probability_table(result: ScanResult, classes: list[str]) -> str:
     if not result.prediction:
         caption += " — shown for completeness; the model gives no class for this image"
     rows = "".join(
-        f"<tr><td>{escape(display_name(name))}</td><td>{probabilities[name]:.1%}</td>"
+        f"<tr><td>{escape(display_name(name))}</td><td>{percent(probabilities[name])}</td>"
         f'<td><span class="bar" style="width:{probabilities[name] * 160:.0f}px"></span></td></tr>'
         for name in classes
     )
     tumour = tumour_probability(probabilities) if result.prediction else None  # no summary when no answer
     summary = ""
     if tumour is not None:
-        summary = f'<p class="note">Any tumour: {tumour:.1%} · no tumour: {1 - tumour:.1%}</p>'
+        summary = f'<p class="note">Any tumour: {percent(tumour)} · no tumour: {percent(1 - tumour)}</p>'
     return f'<p class="note">{escape(caption)}</p><table>{rows}</table>{summary}'
 
 
@@ -195,4 +195,4 @@ def _figure(png: bytes, caption: str) -> str:
 
 
 def _percent(value: float | None) -> str:
-    return "" if value is None else f"{value:.1%}"
+    return "" if value is None else percent(value)

@@ -14,6 +14,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.intervals import percent
 from core.run_folder import RunFolder
 from core.scan_attributes import plane_from_path, sequence_from_path
 
@@ -66,9 +67,9 @@ class Figure:
     accuracy_when_answered: float | None
 
     def sentence(self) -> str:
-        said = f"On {self.n} {self.what} it was right {self.accuracy:.0%} of the time"
+        said = f"On {self.n} {self.what} it was right {percent(self.accuracy)} of the time"
         if self.answered and self.accuracy_when_answered is not None:
-            said += f"; on the {self.answered} it answered (not uncertain), {self.accuracy_when_answered:.0%}"
+            said += f"; on the {self.answered} it answered (not uncertain), {percent(self.accuracy_when_answered)}"
         elif self.n:
             said += "; it answered none of them (all uncertain)"
         return said + "."

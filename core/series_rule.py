@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from core.assessment import NOT_MRI, OK, UNCERTAIN, Assessment
-from core.intervals import plural
+from core.intervals import percent, plural
 from core.labels import NO_TUMOUR, display_name
 
 
@@ -42,14 +42,15 @@ class SeriesRule:
         if self.run_length == 1:
             return (
                 "Tumour when any slice is answered with a tumour class (the class most such slices state); no "
-                f"tumour when none is and at least {self.healthy_share:.0%} of the slices with tissue are answered "
-                "“no tumour”; otherwise uncertain."
+                f"tumour when none is and at least {percent(self.healthy_share)} of the slices with tissue are "
+                "answered “no tumour”; otherwise uncertain."
             )
         between = " (slices without an answer between them are passed over)" if self.bridge_unanswered else ""
         return (
             f"Tumour when at least {self.run_length} consecutive slices are each answered with a tumour class"
             f"{between}, and the class is the one most of them state; no tumour when there is no such run and at "
-            f"least {self.healthy_share:.0%} of the slices with tissue are answered “no tumour”; otherwise uncertain."
+            f"least {percent(self.healthy_share)} of the slices with tissue are answered “no tumour”; otherwise "
+            "uncertain."
         )
 
 
@@ -112,7 +113,7 @@ def series_answer(assessments: list[Assessment | None], rule: SeriesRule = DEFAU
         (),
         f"The slices do not agree enough for a series answer: {answered} of {len(with_tissue)} slices with tissue "
         f"have an answer, no {rule.run_length} consecutive ones state a tumour, and fewer than "
-        f"{rule.healthy_share:.0%} state no tumour. Read the series without a model suggestion.",
+        f"{percent(rule.healthy_share)} state no tumour. Read the series without a model suggestion.",
         dict(counts),
     )
 

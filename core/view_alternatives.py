@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from core.assessment import Assessment
 from core.dicom_io import auto_window
+from core.intervals import percent
 from core.labels import display_name, status_text
 from core.scan_io import DICOM, NIFTI, Scan, View
 
@@ -66,5 +67,5 @@ def changed_answers(current: Assessment, alternatives: list[tuple[str, Assessmen
 
 def answer_in_words(assessment: Assessment) -> str:
     if assessment.prediction:
-        return f"{display_name(assessment.prediction)} ({assessment.confidence:.1%})"
+        return f"{display_name(assessment.prediction)} ({percent(assessment.confidence)})"
     return status_text(assessment.status)

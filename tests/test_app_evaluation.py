@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from core.gradcam import METHODS
+from core.intervals import percent
 from core.localisation import SUBSETS, TARGETS, PictureScore, summarise
 from core.run_folder import LOCALISATION_EXAMPLES_FILE, LOCALISATION_FILE
 from tests.apptest import by_label, open_tab, serve, start, texts
@@ -25,8 +26,8 @@ def test_evaluation_page_shows_the_reports_numbers(tmp_path, monkeypatch, tiny_w
     assert at.title[0].value == "Held-out evaluation"
     full, clean = tiny_report["test"]["full"], tiny_report["test"]["leak_free"]
     metrics = {m.label: m.value for m in at.metric}
-    assert at.metric[0].label == "Accuracy" and at.metric[0].value == f"{full['accuracy']:.1%}"
-    assert at.metric[3].value == f"{clean['accuracy']:.1%}"
+    assert at.metric[0].label == "Accuracy" and at.metric[0].value == percent(full["accuracy"])
+    assert at.metric[3].value == percent(clean["accuracy"])
     assert "Macro F1" in metrics and "Balanced accuracy" in metrics
     assert [t.label for t in at.tabs][:7] == [
         "Confusion & per class",
@@ -79,8 +80,8 @@ def test_where_the_model_looks_shows_the_localisation_report_beside_its_baseline
     assert not at.exception
     table = next(frame.value for frame in at.dataframe if "pointing game" in frame.value.columns)
     assert list(table["method"]) == list(METHODS)
-    assert set(table["pointing game"]) == {"75.0%"} and set(table["baseline pointing"]) == {"25.0%"}
-    assert set(table["heat share"]) == {"40.0%"} and set(table["baseline heat share"]) == {"15.0%"}
+    assert set(table["pointing game"]) == {"75.0 %"} and set(table["baseline pointing"]) == {"25.0 %"}
+    assert set(table["heat share"]) == {"40.0 %"} and set(table["baseline heat share"]) == {"15.0 %"}
     assert not at.get("image")  # only this tab is drawn, and there is no examples file
     pictures = np.zeros((2, 8, 8, 3), np.uint8)
     np.savez_compressed(
@@ -117,7 +118,7 @@ def test_abstention_and_gate_measurements_are_shown(tmp_path, monkeypatch, tiny_
     metrics = json.loads((tiny_weights / "metrics.json").read_text())
     open_tab(at, "Calibration & abstention")
     shown = texts(at)
-    assert f"no class below {metrics['abstention']['threshold']:.1%} calibrated confidence" in shown
+    assert f"no class below {percent(metrics['abstention']['threshold'])} calibrated confidence" in shown
     non_mri = metrics["ood"]["non_mri"]
     assert f"non-MRI pictures refused {non_mri['rejected']} of {non_mri['n']}" in shown
     abstention = next(frame.value for frame in at.dataframe if "accuracy when answered" in frame.value.columns)
@@ -158,7 +159,7 @@ def test_about_page_is_a_model_card_from_the_artifacts(tmp_path, monkeypatch, ti
     shown = texts(at)
     data = tiny_report["data"]
     assert f"**{data['leak_free_test_images']} leak-free**" in shown
-    assert f"{tiny_report['test']['full']['accuracy']:.1%} on the whole test set" in shown
+    assert f"{percent(tiny_report['test']['full']['accuracy'])} on the whole test set" in shown
     samples = next(frame.value for frame in at.dataframe if "source" in frame.value.columns)
     assert len(samples) == 4 and set(samples["leak-free in this run"]) == {"not in this run's test set"}
 
@@ -234,5 +235,5 @@ def test_the_shipped_gate_is_shown_refusing_real_scans_per_source(tmp_path, monk
     refused = dict(zip(gate["real MRI"], gate["refused as not MRI"], strict=True))
     metrics = json.loads((DEFAULT_WEIGHTS / "metrics.json").read_text())
     for source, part in metrics["ood"]["test_full_false_rejection"]["by_source"].items():
-        assert refused[f"Full test: {source}"].startswith(f"{part['rate']:.1%}".replace("%", " %"))
+        assert refused[f"Full test: {source}"].startswith(percent(part["rate"]))
         assert f"({part['rejected']} of {part['n']:,};" in refused[f"Full test: {source}"]

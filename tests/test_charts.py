@@ -11,7 +11,7 @@ def test_probability_bars_follow_the_class_order_and_mark_the_stated_class():
     probabilities = {"glioma": 0.1, "meningioma": 0.7, "notumor": 0.15, "pituitary": 0.05}
     bar = charts.probability_bars(probabilities, CLASSES, stated="meningioma").data[0]
     assert list(bar.y) == ["Glioma", "Meningioma", "No tumour", "Pituitary tumour"]
-    assert list(bar.x) == [0.1, 0.7, 0.15, 0.05] and list(bar.text) == ["10.0%", "70.0%", "15.0%", "5.0%"]
+    assert list(bar.x) == [0.1, 0.7, 0.15, 0.05] and list(bar.text) == ["10.0 %", "70.0 %", "15.0 %", "5.0 %"]
     assert list(bar.marker.opacity) == [0.45, 1.0, 0.45, 0.45]
     unstated = charts.probability_bars(probabilities, CLASSES, stated="").data[0]
     assert set(unstated.marker.opacity) == {1.0}  # no class singled out when none is stated
@@ -53,7 +53,7 @@ def test_confusion_heatmap_labels_counts_and_fractions():
     counted = charts.confusion_heatmap(counts, ["glioma", "notumor"], normalised=False).data[0]
     assert [list(row) for row in counted.text] == [["3", "1"], ["0", "4"]]
     normalised = charts.confusion_heatmap(counts / counts.sum(1, keepdims=True), ["glioma", "notumor"], True)
-    assert list(normalised.data[0].text[0]) == ["75.0%", "25.0%"]
+    assert list(normalised.data[0].text[0]) == ["75.0 %", "25.0 %"]
 
 
 def test_curve_legends_carry_the_areas():

@@ -68,7 +68,7 @@ def test_uncertain_and_unreadable_scans_state_no_class():
     sections = html.split('<section class="scan">')[1:]
     assert len(sections) == 3
     ok, uncertain, unreadable = sections
-    assert "Glioma (calibrated confidence 91.0%)" in ok and "Any tumour: 97.0%" in ok
+    assert "Glioma (calibrated confidence 91.0 %)" in ok and "Any tumour: 97.0 %" in ok
     verdict = re.search(r'<p class="verdict[^>]*>(.*?)</p>', uncertain).group(1)
     assert "No class given: uncertain" in verdict
     assert not any(name in verdict for name in ("Glioma", "Meningioma", "tumour"))

@@ -48,7 +48,7 @@ def test_a_known_sequence_gets_its_own_figure(tmp_path):
     check = check_scope(_report(tmp_path), ScanFacts.from_name(PICTURE, "astrocitoma_T2_007.jpeg"))
     assert check.inside is True
     assert check.like_this.what == "held-out T2 slices"
-    assert "On 10 held-out T2 slices it was right 60% of the time" in check.like_this.sentence()
+    assert "On 10 held-out T2 slices it was right 60.0 % of the time" in check.like_this.sentence()
     assert "answered none of them" in check.like_this.sentence()
 
 
@@ -63,7 +63,7 @@ def test_an_unknown_sequence_cannot_be_judged(tmp_path):
     check = check_scope(_report(tmp_path), ScanFacts.from_name(PICTURE, "scan.png"))
     assert check.inside is None
     assert check.reasons == ("The sequence is not known; the model was tested on T2, T1 slices.",)
-    assert "on the 20 it answered (not uncertain), 95%" in check.like_this.sentence()
+    assert "on the 20 it answered (not uncertain), 95.0 %" in check.like_this.sentence()
 
 
 @pytest.mark.parametrize("file_type", [DICOM, NIFTI])

@@ -71,7 +71,7 @@ def test_the_answer_says_why_in_words_and_counts_every_outcome():
     assert answer.message.startswith("3 slices are answered Glioma, the longest run of consecutive tumour slices")
     assert answer.counts == {"no_tissue": 3, "notumor": 2, "glioma": 3, "uncertain": 1, "not_mri": 1}
     sentence = SeriesRule(run_length=4, healthy_share=0.5).sentence()
-    assert "at least 4 consecutive slices" in sentence and "at least 50% of the slices with tissue" in sentence
+    assert "at least 4 consecutive slices" in sentence and "at least 50.0 % of the slices with tissue" in sentence
     assert SeriesRule(run_length=1).sentence().startswith("Tumour when any slice is answered with a tumour class")
     doubtful = series_answer(slices("uuuunn"), SeriesRule(run_length=3))
     assert "2 of 6 slices with tissue have an answer" in doubtful.message

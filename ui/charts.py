@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.evaluation import Curve
+from core.intervals import percent
 from core.labels import display_name
 
 # One colour per class everywhere (colour-blind-safe Okabe-Ito hues), gray for anything else.
@@ -36,7 +37,7 @@ def probability_bars(
                 "color": [colours[name] for name in classes],
                 "opacity": [1.0 if not stated or name == stated else 0.45 for name in classes],
             },
-            text=[f"{value:.1%}" for value in values],
+            text=[percent(value) for value in values],
             textposition="outside",
             cliponaxis=False,
             hovertemplate="%{y}: %{x:.2%}<extra></extra>",
@@ -149,7 +150,7 @@ def slice_profile(
 def confusion_heatmap(matrix: np.ndarray, classes: list[str], normalised: bool) -> go.Figure:
     names = [display_name(name) for name in classes]
     matrix = np.asarray(matrix, dtype=float)
-    text = [[f"{v:.1%}" if normalised else f"{int(v)}" for v in row] for row in matrix]
+    text = [[percent(v) if normalised else f"{int(v)}" for v in row] for row in matrix]
     figure = go.Figure(
         go.Heatmap(
             z=matrix,

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core import evaluation
 from core.evaluation import SUBSETS, Run
-from core.intervals import plural, rate_text
+from core.intervals import percent, plural, rate_text
 from core.labels import display_name
 from ui import charts
 
@@ -34,7 +34,7 @@ def headline_cards(run: Run) -> None:
                 strict=True,
             ):
                 value = numbers[name]
-                card.metric(title, "n/a" if value is None else f"{value:.1%}")
+                card.metric(title, "n/a" if value is None else percent(value))
 
 
 def confusion_matrices(run: Run, subset: str) -> None:
@@ -127,13 +127,13 @@ def risk_coverage(run: Run) -> None:
     for label, curve in curves_by_subset.items():
         at_90 = curve.y[max(0, int(np.ceil(0.9 * len(curve.y))) - 1)]
         summary.append(
-            f"{label.lower()}: {curve.y[-1]:.1%} answering all, {at_90:.1%} answering the 90 % most confident"
+            f"{label.lower()}: {percent(curve.y[-1])} answering all, {percent(at_90)} answering the 90 % most confident"
         )
     st.caption("Error rate among answered images — " + "; ".join(summary) + ".")
     abstention = (run.metrics or {}).get("abstention")
     if abstention:
         st.markdown(
-            f"**The product's abstention: no class below {abstention['threshold']:.1%} calibrated confidence** "
+            f"**The product's abstention: no class below {percent(abstention['threshold'])} calibrated confidence** "
             f"({abstention.get('rule', 'rule not recorded')})"
         )
         st.dataframe(_abstention_table(abstention), hide_index=True)
@@ -142,7 +142,7 @@ def risk_coverage(run: Run) -> None:
         non_mri = gate["non_mri"]
         st.markdown(
             f'**"Not a brain MRI" gate** ({gate.get("rule", "rule not recorded")}): non-MRI pictures refused '
-            f"{non_mri['rejected']} of {non_mri['n']} ({non_mri['rate']:.1%})"
+            f"{non_mri['rejected']} of {non_mri['n']} ({percent(non_mri['rate'])})"
             + (f"; accepted: {', '.join(non_mri['accepted'])}" if non_mri["accepted"] else "")
         )
         kinds = non_mri.get("by_kind") or {}
@@ -192,7 +192,7 @@ def misclassified_gallery(run: Run, subset: str) -> None:
         columns[slot % 6].image(
             wrong.images[i],
             caption=f"true {display_name(wrong.true[i])} → {display_name(wrong.predicted[i])} "
-            f"({float(wrong.confidence[i]):.0%}) · {wrong.paths[i].rsplit('/', 1)[-1]}",
+            f"({percent(float(wrong.confidence[i]))}) · {wrong.paths[i].rsplit('/', 1)[-1]}",
             width="stretch",
         )
 
@@ -278,8 +278,8 @@ def _abstention_table(abstention: dict) -> pd.DataFrame:
             rows.append(
                 {
                     "images": label,
-                    "answered": f"{result['answered']} of {result['n']} ({result['coverage']:.1%})",
-                    "accuracy when answered": "n/a" if result["accuracy"] is None else f"{result['accuracy']:.2%}",
+                    "answered": f"{result['answered']} of {result['n']} ({percent(result['coverage'])})",
+                    "accuracy when answered": "n/a" if result["accuracy"] is None else percent(result["accuracy"]),
                     "errors answered": result["errors_answered"],
                     "errors referred": result["errors_referred"],
                 }
@@ -379,6 +379,6 @@ def external_set(run: Run) -> None:
             columns[slot % 6].image(
                 wrong.images[slot],
                 caption=f"true {display_name(wrong.true[slot])} → {display_name(wrong.predicted[slot])} "
-                f"({float(wrong.confidence[slot]):.0%}) · {wrong.paths[slot].rsplit('/', 1)[-1][:40]}",
+                f"({percent(float(wrong.confidence[slot]))}) · {wrong.paths[slot].rsplit('/', 1)[-1][:40]}",
                 width="stretch",
             )

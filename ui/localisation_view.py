@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import localisation
 from core.gradcam import METHODS
+from core.intervals import percent
 from core.labels import display_name
 from core.run_folder import RunFolder
 
@@ -46,8 +47,8 @@ def headline(run: Path, method: str, target: str = "true_class", subset: str = "
         return ""
     return (
         f"On {row['n']} held-out slices with a tumour outline, the {method} map's strongest point fell on the "
-        f"tumour in {row['pointing_game']:.0%} of them; the centre of the head alone would be on it in "
-        f"{row['baseline_pointing_game']:.0%}."
+        f"tumour in {percent(row['pointing_game'])} of them; the centre of the head alone would be on it in "
+        f"{percent(row['baseline_pointing_game'])}."
     )
 
 
@@ -143,4 +144,4 @@ def _table(rows: list[dict], first: str = "method") -> pd.DataFrame:
 
 
 def _percent(value: float) -> str:
-    return f"{value:.1%}"
+    return percent(value)

@@ -181,8 +181,8 @@ def _limitations(run: Run) -> None:
     full, clean = run.test("full"), run.test("leak_free")
     if full and clean and full.get("accuracy") is not None and clean.get("accuracy") is not None:
         points.append(
-            f"Accuracy drops from {full['accuracy']:.1%} on the whole test set to {clean['accuracy']:.1%} on its "
-            "leak-free part: copies of training images flatter the full number, and new patients may fare worse "
+            f"Accuracy drops from {percent(full['accuracy'])} on the whole test set to {percent(clean['accuracy'])} "
+            "on its leak-free part: copies of training images flatter the full number, and new patients may fare worse "
             "still."
         )
     if clean:
@@ -192,7 +192,7 @@ def _limitations(run: Run) -> None:
             weakest = min(supported, key=lambda k: supported[k].get("recall", 1.0))
             points.append(
                 f"Weakest class on leak-free images: {display_name(weakest)} (recall "
-                f"{supported[weakest]['recall']:.1%} over {supported[weakest]['support']} images)."
+                f"{percent(supported[weakest]['recall'])} over {supported[weakest]['support']} images)."
             )
             smallest = min(supported, key=lambda k: supported[k]["support"])
             points.append(

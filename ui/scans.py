@@ -23,6 +23,7 @@ from core.assessment import Assessment
 from core.dicom_io import Window, auto_window
 from core.gradcam import overlay, with_colour_key
 from core.image_io import UnreadableScanError
+from core.intervals import percent
 from core.labels import ERROR
 from core.png import data_uri, png_bytes, thumbnail
 from core.results import ScanResult, scan_result
@@ -323,7 +324,7 @@ def run_sweep(run: Path, entry: Entry, plane: str) -> Sweep:
         resources.classifier(run),
         entry.scan.volume,
         plane,
-        progress=lambda fraction: bar.progress(fraction, text=f"Classifying every {plane} slice… {fraction:.0%}"),
+        progress=lambda fraction: bar.progress(fraction, text=f"Classifying every {plane} slice… {percent(fraction)}"),
     )
     bar.empty()
     memo("sweeps", capacity=16).put((entry.key, plane, resources.stamp(run)), result)

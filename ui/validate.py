@@ -307,7 +307,7 @@ def gallery(result: ValidationRun, part: str, hide_names: bool) -> None:
         columns[slot % 8].image(
             result.thumbnails[i],
             caption=f"true {display_name(result.classes[result.labels[i]])} → "
-            f"{display_name(result.classes[int(p[i].argmax())])} ({p[i].max():.0%}) · "
+            f"{display_name(result.classes[int(p[i].argmax())])} ({percent(p[i].max())}) · "
             f"{public_name(result.names[i], hide_names).rsplit('/', 1)[-1][:32]}",
             width="stretch",
         )

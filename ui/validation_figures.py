@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core import evaluation
+from core.intervals import percent
 from ui import charts
 
 MIN_FOR_CURVES = 20  # fewer images than this: no ROC, precision-recall, reliability or risk–coverage curve
@@ -47,7 +48,7 @@ def risk_coverage_with_threshold(predictions: pd.DataFrame, threshold: float) ->
         figure.add_vline(
             x=coverage,
             line={"color": "#555", "dash": "dash"},
-            annotation_text=f"abstention threshold {threshold:.0%}: {coverage:.0%} answered",
+            annotation_text=f"abstention threshold {percent(threshold)}: {percent(coverage)} answered",
             annotation_position="top left",
         )
     return figure

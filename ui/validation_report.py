@@ -15,6 +15,7 @@ from html import escape
 import numpy as np
 import pandas as pd
 
+from core.intervals import percent
 from core.labels import display_name
 from core.png import data_uri, png_bytes
 from core.validation import ValidationRun, predictions_frame
@@ -70,8 +71,8 @@ def report_html(metrics: dict, run: ValidationRun, hide_names: bool) -> str:
         "<h1>Brain MRI classifier: validation on local scans</h1>",
         f'<p class="meta">Created {escape(metrics["created"])} · set <b>{escape(metrics["name"])}</b> · model '
         f"<b>{escape(str(model.get('name')))}</b>, weights sha256 <code>{escape(str(model.get('weights_sha256')))}"
-        f"</code> · abstention below {model.get('abstention_threshold', 0):.1%} calibrated confidence · file names "
-        f"{'replaced by hashes' if hide_names else 'as given'}</p>",
+        f"</code> · abstention below {percent(model.get('abstention_threshold', 0))} calibrated confidence · file "
+        f"names {'replaced by hashes' if hide_names else 'as given'}</p>",
         '<p class="disclaimer">These numbers measure the model on the scans given here, with the labels given '
         "here. They say how far its answers can be trusted on similar scans; they are not a licence for "
         "unsupervised use. Assistive use only: the final diagnosis is the clinician's.</p>",
@@ -187,7 +188,7 @@ def _gallery(run: ValidationRun, hide_names: bool) -> str:
     figures_html = [
         f'<figure><img alt="" src="{data_uri(png_bytes(run.thumbnails[i]))}"><figcaption>true '
         f"{escape(display_name(run.classes[run.labels[i]]))} → {escape(display_name(run.classes[int(p[i].argmax())]))} "
-        f"({p[i].max():.0%}) · {escape(public_name(run.names[i], hide_names))}</figcaption></figure>"
+        f"({percent(p[i].max())}) · {escape(public_name(run.names[i], hide_names))}</figcaption></figure>"
         for i in wrong
     ]
     note = '<p class="note">As the model saw them (cropped, resized).</p>'
@@ -219,7 +220,7 @@ def _cell(value) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "n/a"
     if isinstance(value, float):
-        return f"{value:.1%}"
+        return percent(value)
     return str(value)
 
 

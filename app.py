@@ -16,7 +16,7 @@ import streamlit as st
 def _import_the_model_side() -> None:
     # The modules the Classify page imports once its upload box is drawn (pages/classify.py), and the sidebar.
     import ui.batch
-    import ui.pacs
+    import ui.pacs_source
     import ui.scan_panel
     import ui.series_panel
     import ui.sidebar  # noqa: F401

@@ -202,7 +202,7 @@ def run_metrics(classifier: Classifier, run: ValidationRun, name: str, data: dic
 
 
 def predictions_frame(run: ValidationRun) -> pd.DataFrame:
-    """One row per scored image in the columns of predictions.csv, for core.evaluation's curves."""
+    """One row per scored image in the columns of predictions.csv, for core.run_report's curves."""
     p = run.scored.probabilities
     frame = pd.DataFrame({f"p_{name}": p[:, i] for i, name in enumerate(run.classes)})
     frame.insert(0, "path", run.names)

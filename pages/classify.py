@@ -30,30 +30,30 @@ st.button(
 )
 
 # Imported once the upload box is on screen: these import PyTorch, which takes seconds on a cold start.
-from ui import batch, pacs, resources, scan_panel, scans, series_panel  # noqa: E402
+from ui import batch, pacs_source, resources, scan_analysis, scan_panel, series_panel  # noqa: E402
 from ui.flow import end_page  # noqa: E402
 
-from_pacs = pacs.source()  # a series fetched from the PACS enters as uploads do
+from_pacs = pacs_source.source()  # a series fetched from the PACS enters as uploads do
 run = resources.require_run(need_model=True)
 classes = resources.report(run).classes
 
-entries = scans.collect([*(uploads or []), *from_pacs], st.session_state.get(SAMPLES_KEY, False))
+entries = scan_analysis.collect([*(uploads or []), *from_pacs], st.session_state.get(SAMPLES_KEY, False))
 if not entries:
-    st.info(f"Upload one or more scans ({FORMATS}), or try the example scans.", icon=":material/upload_file:")
+    st.info(f"Upload one or more scans ({FORMATS}), or try the example scan_analysis.", icon=":material/upload_file:")
     batch.measured_per_class(run, classes)
     resources.warm_up(run)  # once per process, while the first user picks a file
     end_page()
 
 readable = [entry for entry in entries if entry.scan is not None]
-views = {entry.key: scans.current_view(entry) for entry in readable}
-answers = scans.assessments(run, [(entry, views[entry.key]) for entry in readable])
+views = {entry.key: scan_analysis.current_view(entry) for entry in readable}
+answers = scan_analysis.assessments(run, [(entry, views[entry.key]) for entry in readable])
 results = batch.flag_duplicates(
-    entries, [scans.result(entry, views.get(entry.key), answers.get(entry.key)) for entry in entries]
+    entries, [scan_analysis.result(entry, views.get(entry.key), answers.get(entry.key)) for entry in entries]
 )
 series_panel.show_all(run, entries, answers, classes)  # several DICOM files of one series: one series answer
 
 if len(entries) > 1:
-    thumbnails = [scans.thumbnail_uri(entry, views.get(entry.key)) for entry in entries]
+    thumbnails = [scan_analysis.thumbnail_uri(entry, views.get(entry.key)) for entry in entries]
     clicked = batch.results_table(run, results, thumbnails, classes)
     st.divider()
     series_panel.open_requested(entries)  # a series view's "open this slice" moves the detail picker to it

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.file_kinds import FORMATS
 from core.intervals import plural
-from ui import resources, validate
+from ui import resources, validate_sections
 from ui.flow import end_page
 from ui.notice import NOTICE
 
@@ -38,15 +38,15 @@ if not uploads:
     st.info("Upload a ZIP of class folders, or scans and a labels CSV.", icon=":material/upload_file:")
     end_page()
 
-gathered = validate.gather(uploads, labels_upload)
+gathered = validate_sections.gather(uploads, labels_upload)
 for message in gathered.refused:
     st.error(message, icon=":material/block:")
 if not gathered.labelled.files and not gathered.labelled.unlabelled and not gathered.not_images:
     end_page()
 
 st.subheader("Labels")
-mapping = validate.label_mapping(gathered.labelled, classes)
-validate.not_scored(gathered, mapping)
+mapping = validate_sections.label_mapping(gathered.labelled, classes)
+validate_sections.not_scored(gathered, mapping)
 scored = [f for f in gathered.labelled.files if mapping.get(f.label)]
 name = st.text_input("Name of this set (for the report)", "local", max_chars=64, key="validate:name")
 name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "local"
@@ -58,11 +58,14 @@ fingerprint = hashlib.sha256(
 ).hexdigest()
 
 if st.button(f"Validate {plural(len(scored), 'image')}", type="primary", disabled=not scored, key="validate:go"):
-    st.session_state[validate.RESULT_KEY] = (fingerprint, *validate.validate(run, gathered, mapping, name))
-stored = st.session_state.get(validate.RESULT_KEY)
+    st.session_state[validate_sections.RESULT_KEY] = (
+        fingerprint,
+        *validate_sections.validate(run, gathered, mapping, name),
+    )
+stored = st.session_state.get(validate_sections.RESULT_KEY)
 if stored is None or stored[0] != fingerprint:
     end_page()
 _, result, metrics = stored
 st.divider()
-validate.downloads(result, metrics, hide_names)
-validate.results(result, metrics, hide_names)
+validate_sections.downloads(result, metrics, hide_names)
+validate_sections.results(result, metrics, hide_names)

@@ -9,7 +9,7 @@ import pytest
 
 from core.gradcam import METHODS
 from core.intervals import percent
-from core.localisation import SUBSETS, TARGETS, PictureScore, summarise
+from core.localisation_scores import SUBSETS, TARGETS, PictureScore, summarise
 from core.run_folder import LOCALISATION_EXAMPLES_FILE, LOCALISATION_FILE
 from tests.apptest import by_label, open_tab, serve, start, texts
 

@@ -122,13 +122,13 @@ def _series_export(run: str, files: list, finding) -> None:
 
     import streamlit as st
 
-    from ui import dicom_export, scans
-    from ui.pacs import FETCHED_KEY
+    from ui import dicom_export, scan_analysis
+    from ui.pacs_source import FETCHED_KEY
 
     st.session_state[FETCHED_KEY] = files
-    entries = scans.collect(files, use_samples=False)
+    entries = scan_analysis.collect(files, use_samples=False)
     shown = entries[1]
-    dicom_export.render_series(Path(run), entries, finding, (shown, scans.current_view(shown)))
+    dicom_export.render_series(Path(run), entries, finding, (shown, scan_analysis.current_view(shown)))
 
 
 def test_a_series_answer_is_stored_as_one_sr_over_every_slice(empty_orthanc, monkeypatch):

@@ -22,7 +22,7 @@ from tests.phantoms import phantom
 from tests.scan_files import PATIENT_VALUES, dicom_bytes
 from train import evaluate
 from train.splits import TRAIN
-from ui.validate import RESULT_KEY, gather
+from ui.validate_sections import RESULT_KEY, gather
 from ui.validation_report import report_html, report_json
 
 PAGE = "pages/validate.py"

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import evaluation
-from core.evaluation import load_run
+from core import run_report
+from core.run_report import load_run
 
 SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "default"
 
@@ -26,27 +26,27 @@ def test_a_complete_report_loads_without_problems(run):
 
 @pytest.mark.parametrize("subset", ["full", "leak_free"])
 def test_confusion_matrix_from_predictions_matches_the_report(run, subset):
-    rows = evaluation.subset(run.predictions, subset)
+    rows = run_report.subset(run.predictions, subset)
     assert len(rows) == run.test(subset)["n"]
     np.testing.assert_array_equal(
-        evaluation.confusion_counts(rows, run.classes), np.array(run.test(subset)["confusion_matrix"])
+        run_report.confusion_counts(rows, run.classes), np.array(run.test(subset)["confusion_matrix"])
     )
 
 
 def test_one_vs_rest_areas_by_hand():
     # class a: positives score 0.9 and 0.4, negatives 0.5 and 0.1 -> 3 of 4 pairs ordered: AUC 0.75
     predictions = pd.DataFrame({"true": ["a", "a", "b", "b"], "p_a": [0.9, 0.4, 0.5, 0.1], "p_b": [0.1, 0.6, 0.5, 0.9]})
-    roc = evaluation.roc_curves(predictions, ["a", "b"])
+    roc = run_report.roc_curves(predictions, ["a", "b"])
     assert roc["a"].area == pytest.approx(0.75) and roc["b"].area == pytest.approx(0.75)
     assert roc["a"].x[0] == 0 and roc["a"].y[-1] == 1
-    pr = evaluation.precision_recall_curves(predictions, ["a", "b"])
+    pr = run_report.precision_recall_curves(predictions, ["a", "b"])
     assert pr["a"].area == pytest.approx((1 / 1 + 2 / 3) / 2)  # average precision: hits at ranks 1 and 3
 
 
 @pytest.mark.skipif(not SHIPPED.joinpath("predictions.csv").is_file(), reason="no shipped weights report")
 def test_roc_areas_from_predictions_reproduce_the_shipped_report():
     shipped = load_run(SHIPPED)
-    curves = evaluation.roc_curves(shipped.predictions, shipped.classes)
+    curves = run_report.roc_curves(shipped.predictions, shipped.classes)
     for name in shipped.classes:
         # predictions.csv rounds probabilities to 6 decimals: ties may move the AUC in the 4th decimal
         assert curves[name].area == pytest.approx(shipped.test("full")["per_class"][name]["roc_auc"], abs=1e-3)
@@ -56,9 +56,9 @@ def test_curves_handle_a_class_without_positives():
     predictions = pd.DataFrame(
         {"true": ["a", "a", "b"], "p_a": [0.9, 0.6, 0.3], "p_b": [0.05, 0.3, 0.6], "p_c": [0.05, 0.1, 0.1]}
     )
-    roc = evaluation.roc_curves(predictions, ["a", "b", "c"])
+    roc = run_report.roc_curves(predictions, ["a", "b", "c"])
     assert roc["a"].area == 1.0 and roc["c"].area is None
-    pr = evaluation.precision_recall_curves(predictions, ["a", "b", "c"])
+    pr = run_report.precision_recall_curves(predictions, ["a", "b", "c"])
     assert pr["b"].area == pytest.approx(1.0) and pr["c"].area is None
 
 
@@ -70,26 +70,26 @@ def test_risk_coverage_by_hand():
             "true": ["a", "a", "a", "a"],  # wrong at 0.95 and at 0.60
         }
     )
-    curve = evaluation.risk_coverage(predictions)
+    curve = run_report.risk_coverage(predictions)
     np.testing.assert_allclose(curve.x, [0.25, 0.5, 0.75, 1.0])
     np.testing.assert_allclose(curve.y, [0.0, 0.5, 1 / 3, 0.5])
     assert curve.area == pytest.approx(np.mean([0.0, 0.5, 1 / 3, 0.5]))
 
 
 def test_full_coverage_risk_is_the_error_rate(run):
-    curve = evaluation.risk_coverage(run.predictions)
+    curve = run_report.risk_coverage(run.predictions)
     assert curve.y[-1] == pytest.approx(1 - run.test("full")["accuracy"])
 
 
 def test_row_normalised_rows_sum_to_one_and_empty_rows_stay_zero():
-    normalised = evaluation.row_normalised(np.array([[3, 1], [0, 0]]))
+    normalised = run_report.row_normalised(np.array([[3, 1], [0, 0]]))
     np.testing.assert_allclose(normalised, [[0.75, 0.25], [0.0, 0.0]])
 
 
 def test_misclassified_gallery_subsets(run):
-    everything = evaluation.misclassified_in(run, "full")
+    everything = run_report.misclassified_in(run, "full")
     assert len(everything) == run.test("full")["errors"]
-    clean = evaluation.misclassified_in(run, "leak_free")
+    clean = run_report.misclassified_in(run, "leak_free")
     assert len(clean) == run.test("leak_free")["errors"] and set(clean) <= set(everything)
 
 
@@ -102,7 +102,7 @@ def test_missing_and_damaged_artifacts_become_notes_not_errors(tmp_path, tiny_we
     loaded = load_run(partial)
     assert loaded.metrics is None and loaded.history is None and loaded.predictions is None
     assert len(loaded.problems) == 4 and any("metrics.json could not be read" in p for p in loaded.problems)
-    assert loaded.test("full") is None and evaluation.misclassified_in(loaded, "full") == []
+    assert loaded.test("full") is None and run_report.misclassified_in(loaded, "full") == []
     assert loaded.classes == ["glioma", "meningioma", "notumor", "pituitary"]  # from metadata.json
 
 
@@ -110,24 +110,24 @@ def test_comparison_puts_runs_side_by_side(tmp_path, tiny_weights, run):
     other_path = tmp_path / "other"
     shutil.copytree(tiny_weights, other_path)
     other = load_run(other_path)
-    table = evaluation.comparison([run, other])
+    table = run_report.comparison([run, other])
     assert list(table.columns) == ["subset", "metric", run.name, "other"]
     accuracy = table[(table.metric == "accuracy") & (table.subset == "Full test set")]
     assert accuracy[run.name].item() == run.test("full")["accuracy"] == accuracy["other"].item()
-    assert evaluation.same_test_data([run, other])
+    assert run_report.same_test_data([run, other])
     metadata = json.loads((other_path / "metadata.json").read_text())
     metadata["data"]["manifest_sha256"] = "0" * 64
     (other_path / "metadata.json").write_text(json.dumps(metadata))
-    assert not evaluation.same_test_data([run, load_run(other_path)])
+    assert not run_report.same_test_data([run, load_run(other_path)])
 
 
 def test_recipe_reads_the_training_arguments(run):
-    recipe = evaluation.recipe(run.metadata)
+    recipe = run_report.recipe(run.metadata)
     assert recipe["architecture"] == "custom_cnn" and recipe["input size (px)"] == 32
     assert recipe["epochs (max / run / best)"].startswith("3 / 3 / ")
     assert recipe["calibration temperature"] == run.metadata["calibration"]["temperature"]
 
 
 def test_reliability_table_keeps_bins_with_images(run):
-    table = evaluation.reliability_table(run.test("full")["reliability"]["calibrated"])
+    table = run_report.reliability_table(run.test("full")["reliability"]["calibrated"])
     assert (table["count"] > 0).all() and table["count"].sum() == run.test("full")["n"]

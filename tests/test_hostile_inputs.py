@@ -503,7 +503,7 @@ def test_the_page_keeps_working_through_a_batch_of_hostile_uploads(app):
     notes = dict(zip(table["file"], table["note"], strict=True))
     statuses = dict(zip(table["file"], table["status"], strict=True))
     for case in REFUSED:
-        if case.name == "series.jpg":  # a ZIP, whatever its name: the page reads its members (ui.scans.collect)
+        if case.name == "series.jpg":  # a ZIP, whatever its name: the page reads its members (ui.scan_analysis.collect)
             assert statuses["series.jpg/IM0001.png"] != "could not be read"
             continue
         assert re.search(case.expect, notes[case.name]), (case.name, notes[case.name])

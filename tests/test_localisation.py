@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.localisation import PictureScore, peak, read_examples, score, summarise, tolerance_px
+from core.localisation_scores import PictureScore, peak, read_examples, score, summarise, tolerance_px
 from core.run_folder import LOCALISATION_FILE
 from train import localisation as bench_command
 

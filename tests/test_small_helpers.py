@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.evaluation import load_run
 from core.labels import display_name, status_text, tumour_probability
 from core.model_info import ModelInfo
 from core.png import data_uri, png_bytes, thumbnail
+from core.run_report import load_run
 from core.runs import ROOT_VARIABLE, find_runs, weights_root
 
 

@@ -9,7 +9,7 @@ assesses it, then explained by every method of core.gradcam with the map the app
 picture's pixels, inside the head), for two targets:
   stated_class  the class the app states (images the app abstains on or refuses have no such map)
   true_class    the folder's class
-and scored with core.localisation (pointing game, heat share, and a baseline that knows only the head), for
+and scored with core.localisation_scores (pointing game, heat share, and a baseline that knows only the head), for
 all test images with a mask and for the leak-free ones (no copy in the training data). Writes
 WEIGHTS/localisation.json and a few example overlays (localisation_examples.npz), which the Evaluation page
 shows. --limit-per-class draws a seeded sample.
@@ -34,7 +34,7 @@ from core.gradcam import METHODS, Explainer, overlay
 from core.image_io import read_image
 from core.inference import Classifier
 from core.labels import display_name
-from core.localisation import (
+from core.localisation_scores import (
     SUBSETS,
     TARGETS,
     TOLERANCE_FRACTION,

@@ -19,9 +19,9 @@ from core.report_html import ReaderFields, ReportEntry, build_report
 from core.report_pdf import ReportPdfError, report_pdf
 from core.results import SORT_KEYS, Provenance, ScanResult, filter_results, results_csv, sort_results
 from core.scan_io import View
-from ui import charts, localisation_view, resources, scans
+from ui import charts, localisation_view, resources, scan_analysis
+from ui.scan_analysis import Entry
 from ui.scan_panel import CAM_METHOD_KEY, CAM_OPACITY_KEY
-from ui.scans import Entry
 
 REPORT_KEY = "report:html"
 UPLOAD_ORDER = "#"  # the sort that keeps upload order
@@ -233,13 +233,13 @@ def _build(run: Path, items, results: list[ScanResult], method: str, opacity: fl
         image = overlay = small = None
         caption = caveat = scope = ""
         if entry.scan is not None:
-            check = scans.scope_check(run, entry, view)
+            check = scan_analysis.scope_check(run, entry, view)
             scope = " ".join([f"{check.headline}.", *check.reasons])
             picture = entry.scan.render(view)
             image, small = png_bytes(picture), png_bytes(thumbnail(picture, 72))
             if result.prediction:  # an overlay only where a class is stated
                 target = classes.index(result.prediction)
-                overlay = scans.overlay_png(run, entry, view, method, target, opacity)
+                overlay = scan_analysis.overlay_png(run, entry, view, method, target, opacity)
                 caption = f"{method}: evidence for {display_name(result.prediction)}"
                 if not localisation_view.beats_baseline(run, method):
                     caveat = localisation_view.caveat(run, method).removeprefix("Closed by default: ")

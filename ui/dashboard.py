@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import evaluation
-from core.evaluation import SUBSETS, Run
+from core import run_report
 from core.intervals import percent, plural, rate_text
 from core.labels import display_name
+from core.run_report import SUBSETS, Run
 from ui import charts
 
 GALLERY_PAGE = 24
@@ -26,7 +26,7 @@ def headline_cards(run: Run) -> None:
                 st.caption("Not in this run's report.")
                 continue
             st.markdown(f"**{label}** · {test['n']} images")
-            numbers = evaluation.headline(test)
+            numbers = run_report.headline(test)
             cards = st.columns(3)
             for card, (name, title) in zip(
                 cards,
@@ -46,7 +46,7 @@ def confusion_matrices(run: Run, subset: str) -> None:
     left, right = st.columns(2)
     left.plotly_chart(charts.confusion_heatmap(counts, run.classes, normalised=False), key=f"cm-counts-{subset}")
     right.plotly_chart(
-        charts.confusion_heatmap(evaluation.row_normalised(counts), run.classes, normalised=True),
+        charts.confusion_heatmap(run_report.row_normalised(counts), run.classes, normalised=True),
         key=f"cm-norm-{subset}",
     )
 
@@ -59,7 +59,7 @@ def per_class(run: Run, subset: str) -> None:
 
 def per_class_metrics(metrics: dict) -> None:
     """The per-class table of one metrics section (a test subset, or a validation set)."""
-    table = evaluation.per_class_table(metrics)
+    table = run_report.per_class_table(metrics)
     if table.empty:
         return
     table["class"] = table["class"].map(display_name)
@@ -77,14 +77,14 @@ def curves(run: Run, subset: str) -> None:
     if run.predictions is None:
         st.caption("predictions.csv is missing: no ROC or precision-recall curves.")
         return
-    rows = evaluation.subset(run.predictions, subset)
+    rows = run_report.subset(run.predictions, subset)
     if rows.empty:
         st.caption("No test images in this subset.")
         return
     left, right = st.columns(2)
-    left.plotly_chart(charts.curves_figure(evaluation.roc_curves(rows, run.classes), "roc"), key=f"roc-{subset}")
+    left.plotly_chart(charts.curves_figure(run_report.roc_curves(rows, run.classes), "roc"), key=f"roc-{subset}")
     right.plotly_chart(
-        charts.curves_figure(evaluation.precision_recall_curves(rows, run.classes), "pr"), key=f"pr-{subset}"
+        charts.curves_figure(run_report.precision_recall_curves(rows, run.classes), "pr"), key=f"pr-{subset}"
     )
 
 
@@ -94,8 +94,8 @@ def reliability(run: Run, subset: str) -> None:
     if not bins:
         st.caption("No reliability bins in this run's report.")
         return
-    before = evaluation.reliability_table(bins.get("uncalibrated"))
-    after = evaluation.reliability_table(bins.get("calibrated"))
+    before = run_report.reliability_table(bins.get("uncalibrated"))
+    after = run_report.reliability_table(bins.get("calibrated"))
     st.plotly_chart(
         charts.reliability_figure(before, after, test.get("ece_uncalibrated"), test.get("ece")),
         key=f"reliability-{subset}",
@@ -118,9 +118,9 @@ def risk_coverage(run: Run) -> None:
         st.caption("predictions.csv is missing: no risk–coverage curve.")
         return
     curves_by_subset = {
-        label: evaluation.risk_coverage(evaluation.subset(run.predictions, subset))
+        label: run_report.risk_coverage(run_report.subset(run.predictions, subset))
         for subset, label in SUBSETS.items()
-        if not evaluation.subset(run.predictions, subset).empty
+        if not run_report.subset(run.predictions, subset).empty
     }
     st.plotly_chart(charts.risk_coverage_figure(curves_by_subset), key="risk-coverage")
     summary = []
@@ -170,7 +170,7 @@ def training(run: Run) -> None:
 
 
 def misclassified_gallery(run: Run, subset: str) -> None:
-    indices = evaluation.misclassified_in(run, subset)
+    indices = run_report.misclassified_in(run, subset)
     if run.misclassified is None:
         st.caption("misclassified.npz is missing: no gallery.")
         return
@@ -247,18 +247,18 @@ def data_summary(run: Run) -> None:
 
 
 def comparison(runs: list[Run]) -> None:
-    if not evaluation.same_test_data(runs):
+    if not run_report.same_test_data(runs):
         st.warning(
             "These runs were scored on different data or splits (their data manifests differ): compare with care.",
             icon=":material/compare_arrows:",
         )
-    table = evaluation.comparison(runs)
+    table = run_report.comparison(runs)
     st.dataframe(
         table,
         hide_index=True,
         column_config={run.name: st.column_config.NumberColumn(run.name, format="%.4f") for run in runs},
     )
-    recipes = pd.DataFrame({run.name: evaluation.recipe(run.metadata) for run in runs}).astype(str)
+    recipes = pd.DataFrame({run.name: run_report.recipe(run.metadata) for run in runs}).astype(str)
     differing = recipes[recipes.nunique(axis=1) > 1]
     st.markdown("**Recipe differences**")
     if differing.empty:
@@ -313,7 +313,7 @@ def _share_config() -> dict:
 
 def measured_on(run: Run) -> None:
     """Held-out test results beside every other source the run was scored on."""
-    table = evaluation.measured_on(run)
+    table = run_report.measured_on(run)
     if table.empty:
         st.caption("No test or external results in this run's report.")
         return
@@ -339,8 +339,8 @@ def external_set(run: Run) -> None:
     names = [external.name for external in run.externals]
     name = st.selectbox("Set", names, key="eval:external")
     external = run.externals[names.index(name)]
-    kind = evaluation.external_kind(external, evaluation.training_sources(run))
-    if kind == evaluation.HELD_OUT_SHARE:
+    kind = run_report.external_kind(external, run_report.training_sources(run))
+    if kind == run_report.HELD_OUT_SHARE:
         st.caption(
             f"`{name}` is a **{kind}**: its images not used in training are the same as that source's share of "
             "the test set, so these are not independent numbers. Only a source never trained on is."
@@ -364,7 +364,7 @@ def external_set(run: Run) -> None:
         + (f" Labels not scored: {', '.join(data['unmapped_labels'])}." if data.get("unmapped_labels") else "")
     )
     for attribute, title in (("sequence", "By MRI sequence"), ("plane", "By plane"), ("source", "By source")):
-        table = evaluation.breakdown_table(metrics, attribute)
+        table = run_report.breakdown_table(metrics, attribute)
         if not table.empty and attribute != "source":
             st.markdown(f"**{title}** (as the file names state it)")
             st.dataframe(table, hide_index=True, column_config=_share_config())

@@ -26,8 +26,8 @@ from core.dicom_results import (
 from core.gradcam import overlay
 from core.pacs import Pacs, PacsError, file_bytes, read_dataset
 from core.scan_io import DICOM, View
-from ui import pacs, resources, scans
-from ui.scans import Entry, widget_key
+from ui import pacs_source, resources, scan_analysis
+from ui.scan_analysis import Entry, widget_key
 from ui.session import memo
 
 CAM_METHOD = "Grad-CAM"  # the capture shows Grad-CAM for the stated class (the top class when none is stated)
@@ -84,11 +84,11 @@ def _offer(run: Path, key: str, entries: list[Entry], finding: Finding, shown: t
                 icon=":material/download:",
                 key=widget_key(key, control),
             )
-        _store(key, all(pacs.came_from_pacs(entry.key) for entry in entries), datasets, columns[2])
+        _store(key, all(pacs_source.came_from_pacs(entry.key) for entry in entries), datasets, columns[2])
 
 
 def _store(key: str, from_pacs: bool, datasets: tuple[Dataset, Dataset], column) -> None:
-    configured = pacs.settings()
+    configured = pacs_source.settings()
     if configured is None:
         return
     if not from_pacs and not column.checkbox(
@@ -124,7 +124,9 @@ def _built(
             model, classes = resources.model_info(run), resources.classifier(run).classes
             scores = dict(finding.probabilities)
             target = classes.index(finding.label or max(scores, key=scores.get))
-            picture = overlay(entry.scan.render(view), scans.heatmap(run, entry, view, CAM_METHOD, target), CAM_OPACITY)
+            picture = overlay(
+                entry.scan.render(view), scan_analysis.heatmap(run, entry, view, CAM_METHOD, target), CAM_OPACITY
+            )
             report = structured_report(sources, finding, model)
             return report, secondary_capture(sources[shown_index], picture, finding, model)
         except UnfileableSourceError as error:
@@ -137,7 +139,7 @@ def _built(
 
 def _source_bytes(entry: Entry) -> bytes | None:
     """The scan's file as it came: from the PACS, or the upload (Streamlit keeps it in session state)."""
-    for file in [*pacs.fetched(), *(st.session_state.get("uploads") or [])]:
+    for file in [*pacs_source.fetched(), *(st.session_state.get("uploads") or [])]:
         if entry.key == f"upload:{file.file_id}":
             return file.getvalue()
-    return scans.zip_member_bytes(entry.key)  # a member of an uploaded ZIP
+    return scan_analysis.zip_member_bytes(entry.key)  # a member of an uploaded ZIP

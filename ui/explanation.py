@@ -16,8 +16,8 @@ from core.assessment import Assessment
 from core.gradcam import CLASS_AGNOSTIC, METHODS
 from core.labels import display_name
 from core.scan_io import View
-from ui import localisation_view, scans
-from ui.scans import Entry, widget_key
+from ui import localisation_view, scan_analysis
+from ui.scan_analysis import Entry, widget_key
 
 METHOD_KEY, OPACITY_KEY = "cam:method", "cam:opacity"  # shared by all scans of the session
 STATED, NONE = "<stated>", "<none>"  # target options besides the classes themselves
@@ -36,7 +36,7 @@ def show(run: Path, entry: Entry, view: View, assessment: Assessment, classes: l
     if assessment.prediction and trusted:
         _explained(run, entry, view, assessment.prediction, classes)
         return
-    st.image(scans.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
+    st.image(scan_analysis.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
     with st.expander("Grad-CAM (where the model looked; not a diagnosis)", expanded=False):
         if not trusted:
             st.caption(localisation_view.caveat(run, method))
@@ -64,10 +64,10 @@ def _explained(
         return
 
     with st.spinner(f"Computing {method}…"):
-        overlay = scans.overlay_png(run, entry, view, method, classes.index(target_name), opacity)
+        overlay = scan_analysis.overlay_png(run, entry, view, method, classes.index(target_name), opacity)
     if beside_original:
         original, explained = st.columns(2)
-        original.image(scans.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
+        original.image(scan_analysis.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
     else:
         explained = st.container()
     explained.image(overlay, caption=f"{method}: evidence for {display_name(target_name)}", width="stretch")

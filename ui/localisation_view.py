@@ -1,5 +1,5 @@
 """The Evaluation page's "Where the model looks": how often each Grad-CAM method points at the tumour, from
-the run's localisation.json (python -m train.localisation), beside a baseline that knows only the head."""
+the run's localisation_scores.json (python -m train.localisation), beside a baseline that knows only the head."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import localisation
+from core import localisation_scores
 from core.gradcam import METHODS
 from core.intervals import percent
 from core.labels import display_name
 from core.run_folder import RunFolder
 
-# The Evaluation page's test subsets (core.evaluation.SUBSETS) -> the report's.
+# The Evaluation page's test subsets (core.run_report.SUBSETS) -> the report's.
 PAGE_SUBSETS = {"full": "all", "leak_free": "leak_free"}
 COMMAND = (
     "python -m train.localisation --weights weights/default --data ../shared/data/brain-tumor-mri "
@@ -24,12 +24,12 @@ COMMAND = (
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _report(path: str, modified_ns: int) -> dict | None:
-    return localisation.read_report(Path(path))
+    return localisation_scores.read_report(Path(path))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _examples(path: str, modified_ns: int):
-    return localisation.read_examples(Path(path))
+    return localisation_scores.read_examples(Path(path))
 
 
 def report(run: Path) -> dict | None:
@@ -41,7 +41,7 @@ def report(run: Path) -> dict | None:
 def headline(run: Path, method: str, target: str = "true_class", subset: str = "all") -> str:
     """One sentence for `method`, e.g. for the Classify page's caption; "" without a report."""
     found = report(run)
-    rows = {row["method"]: row for row in localisation.overall_rows(found, target, subset)} if found else {}
+    rows = {row["method"]: row for row in localisation_scores.overall_rows(found, target, subset)} if found else {}
     row = rows.get(method)
     if row is None:
         return ""
@@ -56,7 +56,7 @@ def beats_baseline(run: Path, method: str, target: str = "stated_class") -> bool
     """Whether `method`'s map was measured to point at the tumour more often than the head's centre does;
     False without a measurement (an unmeasured explanation is not offered as evidence)."""
     found = report(run)
-    rows = {row["method"]: row for row in localisation.overall_rows(found, target, "all")} if found else {}
+    rows = {row["method"]: row for row in localisation_scores.overall_rows(found, target, "all")} if found else {}
     row = rows.get(method)
     return bool(row) and row["pointing_game"] > row["baseline_pointing_game"]
 
@@ -85,18 +85,18 @@ def where_the_model_looks(run: Path, page_subset: str) -> None:
     )
     target = st.radio(
         "Map of",
-        list(localisation.TARGETS),
-        format_func=localisation.TARGETS.get,
+        list(localisation_scores.TARGETS),
+        format_func=localisation_scores.TARGETS.get,
         horizontal=True,
         key="eval:localisation-target",
     )
-    rows = localisation.overall_rows(found, target, subset)
+    rows = localisation_scores.overall_rows(found, target, subset)
     if not rows:
         st.caption("No slice of this subset has such a map.")
         return
     st.dataframe(_table(rows), hide_index=True)
     default = next(iter(METHODS))
-    per_class = localisation.per_class_rows(found, target, subset, default)
+    per_class = localisation_scores.per_class_rows(found, target, subset, default)
     if per_class:
         st.markdown(f"**Per class** ({default}, the app's default method)")
         table = _table(per_class, first="class")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import evaluation
+from core import run_report
 from core.assessment import OK
-from core.evaluation import SUBSETS, Run
 from core.intervals import interval_of, percent, plural
 from core.labels import display_name, status_text
 from core.model_info import ModelInfo
+from core.run_report import SUBSETS, Run
 from core.samples import list_samples
 
 
@@ -56,7 +56,7 @@ def _model(run: Run, info: ModelInfo) -> None:
         "answer averages the image and its mirror image. Probabilities are temperature-scaled on the validation "
         "split so that a stated 90 % means about 90 % correct."
     )
-    recipe = {k: v for k, v in evaluation.recipe(metadata).items() if v is not None}
+    recipe = {k: v for k, v in run_report.recipe(metadata).items() if v is not None}
     st.dataframe(
         pd.DataFrame(
             [{"setting": k, "value": f"{v:.4g}" if isinstance(v, float) else str(v)} for k, v in recipe.items()]
@@ -151,7 +151,7 @@ def _metrics(run: Run) -> None:
             "ECE": st.column_config.NumberColumn(format="%.3f"),
         },
     )
-    measured = evaluation.measured_on(run)
+    measured = run_report.measured_on(run)
     others = measured[measured["kind"] != "held-out test"] if not measured.empty else measured
     if not others.empty:
         st.markdown(

@@ -13,11 +13,11 @@ import numpy as np
 import streamlit as st
 
 from core.checkpoint import CheckpointError
-from core.evaluation import Run, load_run
 from core.gradcam import Explainer
 from core.inference import Classifier
 from core.model_info import ModelInfo
 from core.run_folder import METADATA_FILE, METRICS_FILE, WEIGHTS_FILE
+from core.run_report import Run, load_run
 from core.runs import find_runs, weights_root
 from core.scope import ScopeReport
 from core.threads import limit_threads

@@ -10,8 +10,8 @@ import streamlit as st
 from core.assessment import Assessment
 from core.scan_io import DICOM, NIFTI, View
 from core.view_alternatives import neighbour_alternatives, window_alternatives
-from ui import charts, dicom_export, explanation, resources, scans, sweep_view, verdict
-from ui.scans import Entry, widget_key
+from ui import charts, dicom_export, explanation, resources, scan_analysis, sweep_view, verdict
+from ui.scan_analysis import Entry, widget_key
 
 CAM_METHOD_KEY, CAM_OPACITY_KEY = explanation.METHOD_KEY, explanation.OPACITY_KEY  # ui.batch reads them here
 
@@ -29,14 +29,14 @@ def render(
         st.error(said, icon=":material/broken_image:")
         return
     scan = entry.scan
-    view = scans.current_view(entry)
+    view = scan_analysis.current_view(entry)
     if assessment is None:
         _view_controls(run, entry, view)
         st.info("No answer yet for this image.")
         return
 
     # The answer first, with how far it can be trusted for a scan like this one; the controls come after.
-    scope = scans.scope_check(run, entry, view)
+    scope = scan_analysis.scope_check(run, entry, view)
     if scope.inside is False:
         st.warning(f"**{scope.headline}.** " + " ".join(scope.reasons), icon=":material/explore_off:")
     answer_column, scope_column = st.columns([3, 2], gap="large")
@@ -68,7 +68,7 @@ def render(
 
 
 def _view_controls(run: Path, entry: Entry, remembered: View) -> None:
-    """Widgets that choose the picture (their values are read back by scans.current_view), and, next to
+    """Widgets that choose the picture (their values are read back by scan_analysis.current_view), and, next to
     them, whether another window or a neighbouring slice would have given another answer."""
     scan = entry.scan
     if scan.kind == DICOM:
@@ -112,7 +112,7 @@ def _view_controls(run: Path, entry: Entry, remembered: View) -> None:
 
 
 def _depends_on(run: Path, entry: Entry, view: View, alternatives, control: str) -> None:
-    said = scans.answer_depends_on(run, entry, view, alternatives)
+    said = scan_analysis.answer_depends_on(run, entry, view, alternatives)
     if said:
         where = {"window": "the display window", "slice": "a neighbouring slice", "frame": "a neighbouring frame"}
         st.caption(
@@ -137,12 +137,12 @@ def _probability_chart(entry: Entry, assessment: Assessment, classes: list[str],
 
 def _volume_sweep(run: Path, entry: Entry, view: View, classes: list[str]) -> None:
     st.markdown(f"**Through the volume** ({view.plane})")
-    existing = scans.stored_sweep(run, entry, view.plane)
+    existing = scan_analysis.stored_sweep(run, entry, view.plane)
     if existing is None and st.button(
         f"Scan all {view.plane} slices",
         key=widget_key(entry.key, f"sweep:{view.plane}"),
         help="Classify every slice along this plane and draw the class probabilities along the volume.",
     ):
-        existing = scans.run_sweep(run, entry, view.plane)
+        existing = scan_analysis.run_sweep(run, entry, view.plane)
     if existing is not None:
         sweep_view.show(existing, classes, view.index, key=f"sweep:{entry.key}")

@@ -22,9 +22,9 @@ from core.scan_io import DICOM
 from core.scope import check_scope
 from core.series_rule import DEFAULT_RULE, SeriesAnswer, series_answer
 from core.slice_sweep import Sweep, has_tissue
-from ui import dicom_export, resources, scans, sweep_view
+from ui import dicom_export, resources, scan_analysis, sweep_view
 from ui.batch import DETAIL_KEY
-from ui.scans import Entry
+from ui.scan_analysis import Entry
 from ui.session import memo
 
 OPEN_KEY = "series:open"  # the entry key of the slice a series view asked to open in the page's detail view
@@ -49,7 +49,7 @@ def series_sweep(series: Series, entries: dict[str, Entry], answers: dict[str, A
     assessments = []
     for key in series.keys:
         entry = entries[key]
-        picture = entry.scan.render(scans.current_view(entry))
+        picture = entry.scan.render(scan_analysis.current_view(entry))
         assessments.append(answers.get(key) if has_tissue(picture) else None)
     plane = series.acquisition.plane if series.acquisition and series.acquisition.plane else "series"
     return Sweep(plane, list(range(len(series))), assessments)
@@ -151,11 +151,11 @@ def _as_dicom(run: Path, series: Series, entries: dict[str, Entry], sweep: Sweep
         rule=f"{DEFAULT_RULE.sentence()} The probabilities are those of slice {best + 1} of {len(series)}, {which}.",
     )
     slices = [entries[key] for key in series.keys]
-    dicom_export.render_series(run, slices, finding, (slices[best], scans.current_view(slices[best])))
+    dicom_export.render_series(run, slices, finding, (slices[best], scan_analysis.current_view(slices[best])))
 
 
 def _thumbnail(entry: Entry) -> bytes:
-    view = scans.current_view(entry)
+    view = scan_analysis.current_view(entry)
     return memo("series-thumbnails", capacity=512).get(
         (entry.key, view), lambda: png_bytes(thumbnail(entry.scan.render(view), 96))
     )

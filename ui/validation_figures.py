@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core import evaluation
+from core import run_report
 from core.intervals import percent
 from ui import charts
 
@@ -22,17 +22,17 @@ def figures(section: dict, predictions: pd.DataFrame, classes: list[str], thresh
         counts = np.array(section["confusion_matrix"])
         shown["confusion"] = charts.confusion_heatmap(counts, classes, normalised=False)
         shown["confusion_normalised"] = charts.confusion_heatmap(
-            evaluation.row_normalised(counts), classes, normalised=True
+            run_report.row_normalised(counts), classes, normalised=True
         )
     if len(predictions) < MIN_FOR_CURVES:
         return shown  # a curve through one or two images would look like a finding
-    shown["roc"] = charts.curves_figure(evaluation.roc_curves(predictions, classes), "roc")
-    shown["pr"] = charts.curves_figure(evaluation.precision_recall_curves(predictions, classes), "pr")
+    shown["roc"] = charts.curves_figure(run_report.roc_curves(predictions, classes), "roc")
+    shown["pr"] = charts.curves_figure(run_report.precision_recall_curves(predictions, classes), "pr")
     bins = section.get("reliability") or {}
     if bins:
         shown["reliability"] = charts.reliability_figure(
-            evaluation.reliability_table(bins.get("uncalibrated")),
-            evaluation.reliability_table(bins.get("calibrated")),
+            run_report.reliability_table(bins.get("uncalibrated")),
+            run_report.reliability_table(bins.get("calibrated")),
             section.get("ece_uncalibrated"),
             section.get("ece"),
         )
@@ -42,7 +42,7 @@ def figures(section: dict, predictions: pd.DataFrame, classes: list[str], thresh
 
 def risk_coverage_with_threshold(predictions: pd.DataFrame, threshold: float) -> go.Figure:
     """The risk–coverage curve with the point the product works at: it answers only at or above `threshold`."""
-    figure = charts.risk_coverage_figure({"these images": evaluation.risk_coverage(predictions)})
+    figure = charts.risk_coverage_figure({"these images": run_report.risk_coverage(predictions)})
     if threshold > 0:
         coverage = float((predictions["confidence"] >= threshold).mean())
         figure.add_vline(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import evaluation
+from core import run_report
 from core.file_kinds import describe_kind, is_picture_kind
 from core.intervals import percent, plural, rate_of, small_set_warning
 from core.labelled_set import LabelledSet, LabelsError, from_csv, from_folders, read_labels_csv
@@ -251,7 +251,7 @@ def results(result: ValidationRun, metrics: dict, hide_names: bool) -> None:
         f"{outcomes['not_mri']} as not a brain MRI slice."
     )
     for attribute, title in (("sequence", "By MRI sequence"), ("plane", "By plane"), ("site", "By site or scanner")):
-        table = evaluation.breakdown_table(section, attribute)
+        table = run_report.breakdown_table(section, attribute)
         if not table.empty:
             st.subheader(title)
             st.dataframe(table, hide_index=True)

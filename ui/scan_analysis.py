@@ -1,4 +1,5 @@
-"""The scans of a session: uploads and bundled samples, decoded once, assessed per view, explained on demand.
+"""The UI's link to the model for the scans of a session (uploads and bundled samples): decoded once,
+assessed per view, checked against the validated scope, explained and swept on demand.
 
 Results are memoised per session (see ui.session) under keys that include the run's stamp, so switching
 models or replacing weights never shows a stale answer.

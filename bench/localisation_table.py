@@ -1,7 +1,7 @@
 """Where do the shipped model's heatmaps point? `python -m train.localisation` on its test slices with masks.
 
-  OMP_NUM_THREADS=1 nice -n 10 python -m bench.localisation                      # all 787 masked test slices
-  python -m bench.localisation --limit-per-class 50 --seed 0                     # a seeded sample, faster
+  OMP_NUM_THREADS=1 nice -n 10 python -m bench.localisation_table                      # all 787 masked test slices
+  python -m bench.localisation_table --limit-per-class 50 --seed 0                     # a seeded sample, faster
 
 Writes WEIGHTS/localisation.json (what the Evaluation page shows) and bench/results/localisation-cpu.json:
 per Grad-CAM method, the pointing game and heat share for the map of the true class and of the stated class,
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from bench.record import machine_facts, write_result
-from core.localisation import SUBSETS, TARGETS, overall_rows
+from core.localisation_scores import SUBSETS, TARGETS, overall_rows
 from train import localisation
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ same requests one by one.
                                 [--threads default,1] [--copies 1,2,4] [--rounds 3]
 
 Each client is a thread that sends its requests back to back, as a Streamlit session's script thread does.
-Two workloads: "predict" (core.assessment.assess on one scan) and "predict+cam" (the same, then a heatmap,
+Two workloads: "predict" (core.decide.assessment.assess on one scan) and "predict+cam" (the same, then a heatmap,
 methods and target classes taking turns). Every (threads per request, explainer copies) setting runs the same
 requests alone (one client) and concurrently (N clients); rounds interleave the settings, so a neighbour's
 load on a shared machine falls on all of them alike. Prints a table, writes bench/results/concurrency-<kind>.json.
@@ -30,11 +30,11 @@ import psutil
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from core.assessment import assess
-from core.gradcam import METHODS, Explainer
-from core.image_io import read_image
-from core.inference import DEFAULT_WEIGHTS, Classifier
-from core.threads import limit_threads
+from core.decide.assessment import assess
+from core.io.image_io import read_image
+from core.model.gradcam import METHODS, Explainer
+from core.model.inference import DEFAULT_WEIGHTS, Classifier
+from core.model.threads import limit_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 

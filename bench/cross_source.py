@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from bench.record import machine_facts
-from core.run_folder import RunFolder
+from core.run.run_folder import RunFolder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,8 +46,8 @@ def train(out: Path, sources: list[Path], policy: str, extra: list[str], externa
 
 
 def row_of(report: dict) -> dict:
-    """The figures this experiment compares, from a metrics section made by core.scoring.summarise."""
-    outcomes = report.get("outcomes") or {}  # reports written before core.scoring have none
+    """The figures this experiment compares, from a metrics section made by core.report.scoring.summarise."""
+    outcomes = report.get("outcomes") or {}  # reports written before core.report.scoring have none
     row = {
         "n": report["n"],
         "accuracy": report["accuracy"],

@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 
 from bench.record import machine_facts, write_result
-from core.assessment import assess
-from core.gradcam import METHODS, Explainer, overlay
-from core.image_io import read_image
-from core.inference import DEFAULT_WEIGHTS, Classifier
-from core.png import png_bytes
-from core.threads import limit_threads
+from core.decide.assessment import assess
+from core.io.image_io import read_image
+from core.io.png import png_bytes
+from core.model.gradcam import METHODS, Explainer, overlay
+from core.model.inference import DEFAULT_WEIGHTS, Classifier
+from core.model.threads import limit_threads
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from bench.record import machine_facts, write_result
-from core.localisation_scores import SUBSETS, TARGETS, overall_rows
+from core.report.localisation_scores import SUBSETS, TARGETS, overall_rows
 from train import localisation
 
 ROOT = Path(__file__).resolve().parent.parent

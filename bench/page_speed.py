@@ -77,8 +77,8 @@ def first_scan_to_verdict(opened_after: float = 0.0) -> float:
     uploaded as soon as the upload box shows; seconds from the upload to the verdict."""
     from playwright.sync_api import sync_playwright
 
-    from core.runs import ROOT_VARIABLE
-    from core.samples import list_samples
+    from core.io.samples import list_samples
+    from core.run.runs import ROOT_VARIABLE
     from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SHIPPED, running_app
 
     sample = list_samples()[0].path

@@ -1,4 +1,5 @@
-"""Measure the series rule (core/series_rule.py) on pseudo-series of held-out slices, and choose its run length k.
+"""Measure the series rule (core/decide/series_rule.py) on pseudo-series of held-out slices, and choose its run
+length k.
 
 There are no real volumes with labels here: the data are 2-D slices. The most realistic series that can be
 built honestly from the shipped model's test images (split_manifest.csv, split "test"; nothing else):
@@ -17,7 +18,7 @@ built honestly from the shipped model's test images (split_manifest.csv, split "
                   and RESAMPLED_HEALTHY random draws of SERIES_LENGTH healthy test slices from each source
                   (brain-tumor-mri, radiopaedia-mri), for a false-tumour rate the windows cannot resolve.
 
-Every slice is scored once with the served path (core.assessment.assess: calibrated probabilities, the
+Every slice is scored once with the served path (core.decide.assessment.assess: calibrated probabilities, the
 "not a brain MRI" gate, abstention) and the rule is applied for each k. Per k: series accuracy, tumour
 sensitivity (tumour series answered with any tumour class), right-class share, specificity (healthy series
 answered "no tumour"), false-tumour share, and abstention (uncertain or not-MRI series answers).
@@ -46,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.record import machine_facts, write_result
-from core.run_folder import TEST, RunFolder
+from core.run.run_folder import TEST, RunFolder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,9 +101,9 @@ def healthy_windows(tests: dict[str, str], length: int, stride: int) -> list[lis
 
 def score(weights: Path, paths: list[str], device: str | None) -> dict:
     """{path: Assessment or None (no tissue)}, every slice through the served path, in batches."""
-    from core.image_io import read_image
-    from core.inference import Classifier
-    from core.slice_sweep import sweep_pictures
+    from core.decide.slice_sweep import sweep_pictures
+    from core.io.image_io import read_image
+    from core.model.inference import Classifier
 
     classifier = Classifier(weights, device=device)
     started = time.perf_counter()
@@ -112,8 +113,8 @@ def score(weights: Path, paths: list[str], device: str | None) -> dict:
 
 
 def evaluate(series: list[tuple[str, list[str]]], answers: dict, rule) -> dict:
-    from core.assessment import OK
-    from core.series_rule import series_answer
+    from core.decide.assessment import OK
+    from core.decide.series_rule import series_answer
 
     tumour = [truth != "notumor" for truth, _ in series]
     outcome = []
@@ -149,7 +150,7 @@ def evaluate(series: list[tuple[str, list[str]]], answers: dict, rule) -> dict:
 
 def slice_baseline(paths: list[str], tests: dict[str, str], answers: dict) -> dict:
     """The same figures for single slices: what the rule is compared with."""
-    from core.assessment import OK
+    from core.decide.assessment import OK
 
     rows = [(tests[p], answers[p]) for p in paths if answers[p] is not None]
     sick = [(t, a) for t, a in rows if t != "notumor"]
@@ -179,7 +180,7 @@ def build_series(tests: dict[str, str], tumour_slices: int) -> list[tuple[str, l
 
 
 def rules():
-    from core.series_rule import SeriesRule
+    from core.decide.series_rule import SeriesRule
 
     for bridge in (True, False):
         for share in HEALTHY_SHARES:
@@ -194,8 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
 
-    from core.series_rule import DEFAULT_RULE
-    from core.threads import limit_threads
+    from core.decide.series_rule import DEFAULT_RULE
+    from core.model.threads import limit_threads
 
     limit_threads(1)
     weights = Path(args.weights)
@@ -296,7 +297,7 @@ def print_table(result: dict) -> None:
     best = result["chosen"]
     shipped = result["shipped_rule"]
     if any(shipped[key] != best[key] for key in shipped):
-        print(f"note: core/series_rule.py ships {shipped}, not the rule chosen here")
+        print(f"note: core/decide/series_rule.py ships {shipped}, not the rule chosen here")
     print(
         f"chosen: k = {best['run_length']}, passing over unanswered slices: {best['bridge']}, "
         f"healthy share {best['healthy_share']} (balanced accuracy {best['balanced_accuracy']})"

@@ -2,11 +2,11 @@
 
 The slices are real held-out test images (brain-tumor-mri Testing, 512 px) written as 16-bit DICOM files in
 memory, one series with positions and orientation, handed over shuffled. Stages, as the page runs them:
-  decode   core.scan_io.load_scan for each file (pixels, window, acquisition, place in the series)
-  group    core.dicom_series.group_series: study and series, ordered along the slice normal
-  assess   core.assessment.assess in batches of core.assessment.BATCH_SIZE (the served path: calibrated
+  decode   core.io.scan_io.load_scan for each file (pixels, window, acquisition, place in the series)
+  group    core.io.dicom_series.group_series: study and series, ordered along the slice normal
+  assess   core.decide.assessment.assess in batches of core.decide.assessment.BATCH_SIZE (the served path: calibrated
            probabilities, the not-MRI gate, abstention)
-  answer   core.series_rule.series_answer
+  answer   core.decide.series_rule.series_answer
 One thread per request, as the app serves (ui/resources.py). The model is loaded once, before timing, as the
 app's cache does; the first (cold) run and the median of the warm repeats are both reported.
 
@@ -38,7 +38,7 @@ def series_files(count: int) -> list[bytes]:
     from tests.scan_files import dicom_series
 
     if DATASET.is_dir():
-        from core.image_io import read_image
+        from core.io.image_io import read_image
 
         paths = sorted(DATASET.rglob("*.jpg"))[::7][:count]
         pictures = [np.round(read_image(path) * 4095).astype(np.uint16) for path in paths]
@@ -50,12 +50,12 @@ def series_files(count: int) -> list[bytes]:
 
 
 def classify_series(classifier, files: list[bytes]) -> tuple[dict, object]:
-    from core import assessment
-    from core.assessment import BATCH_SIZE
-    from core.dicom_series import group_series
-    from core.scan_io import load_scan
-    from core.series_rule import series_answer
-    from core.slice_sweep import has_tissue
+    from core.decide import assessment
+    from core.decide.assessment import BATCH_SIZE
+    from core.decide.series_rule import series_answer
+    from core.decide.slice_sweep import has_tissue
+    from core.io.dicom_series import group_series
+    from core.io.scan_io import load_scan
 
     stages, mark = {}, time.perf_counter()
     scans = [load_scan(data, f"IM{i:04d}") for i, data in enumerate(files)]
@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
 
-    from core.inference import Classifier
-    from core.threads import limit_threads
+    from core.model.inference import Classifier
+    from core.model.threads import limit_threads
     from ui.resources import THREADS_PER_REQUEST
 
     limit_threads(THREADS_PER_REQUEST)

@@ -1,7 +1,7 @@
 """How long the Validate page takes on 2,000 slices, and how much memory it holds (issue: ≤ 2 min on 2 CPU cores).
 
-Runs the page's own path without a browser: a ZIP of class folders read in memory (core.zip_input), labelled
-by folder (core.labelled_set), scored in batches with the contamination check (core.validation, the run's
+Runs the page's own path without a browser: a ZIP of class folders read in memory (core.io.zip_input), labelled
+by folder (core.report.labelled_set), scored in batches with the contamination check (core.report.validation, the run's
 split manifest), then the HTML report built (ui.validation_report). Slices are the dataset's Testing images
 when `../shared/data/brain-tumor-mri` is there (repeated to the count), else synthetic phantoms at 512 px.
 
@@ -35,7 +35,7 @@ def slices(count: int) -> list[tuple[str, bytes]]:
         files = sorted(DATASET.rglob("*.jpg"))
         chosen = (files[i % len(files)] for i in range(count))
         return [(f"{p.parent.name}/{i:05d}_{p.name}", p.read_bytes()) for i, p in enumerate(chosen)]
-    from core.png import png_bytes
+    from core.io.png import png_bytes
     from tests.phantoms import CLASSES, phantom
 
     return [(f"{CLASSES[i % 4]}/{i:05d}.png", png_bytes(phantom(i, CLASSES[i % 4], 512))) for i in range(count)]
@@ -52,14 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")
     args = parser.parse_args(argv)
 
-    from core.inference import Classifier
-    from core.labelled_set import from_folders
+    from core.io.zip_input import read_zip
     from core.labels import canonical_label
-    from core.run_folder import RunFolder
-    from core.threads import limit_threads
-    from core.training_copies import TrainingCopies
-    from core.validation import run_metrics, score_set
-    from core.zip_input import read_zip
+    from core.model.inference import Classifier
+    from core.model.threads import limit_threads
+    from core.report.labelled_set import from_folders
+    from core.report.validation import run_metrics, score_set
+    from core.run.run_folder import RunFolder
+    from core.run.training_copies import TrainingCopies
     from ui.validation_report import report_html
 
     limit_threads(1)  # as the app serves (ui/resources.py)

@@ -26,7 +26,7 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-import core.dicom_io  # noqa: F401  (silences pydicom's warnings and logs, which can quote patient fields)
+import core.io.dicom_io  # noqa: F401  (silences pydicom's warnings and logs, which can quote patient fields)
 
 ENVIRONMENT_PREFIX = "MRI_PACS_"  # MRI_PACS_URL, MRI_PACS_USERNAME, MRI_PACS_PASSWORD, MRI_PACS_TOKEN, ...
 DEFAULT_TIMEOUT = 15.0  # seconds, for connecting and for each read

@@ -1,7 +1,7 @@
 """Batch prediction: `python -m core.predict PATH [PATH ...] [--weights DIR] [--csv FILE [--force]]`.
 
 Files and folders (recursive), read by content like the app reads uploads: images, DICOM (its middle frame)
-and NIfTI (its middle axial slice). One CSV row per file (columns: core/results.py); a file that cannot be
+and NIfTI (its middle axial slice). One CSV row per file (columns: core/report/results.py); a file that cannot be
 read is a row with status `error` and the reason, never a crash. The CSV goes to stdout unless --csv names
 a file; progress to stderr.
 """
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from core.labels import ERROR
-from core.paths import DEFAULT_WEIGHTS
+from core.run.paths import DEFAULT_WEIGHTS
 
-if TYPE_CHECKING:  # the type only: importing core.results loads PyTorch
-    from core.results import ScanResult
+if TYPE_CHECKING:  # the type only: importing core.report.results loads PyTorch
+    from core.report.results import ScanResult
 
 # Exit statuses, for scripts that run the CLI: whether to trust the CSV as complete.
 EXIT_ALL_READ = 0  # every file was read and assessed (ok, uncertain, not_mri or too_small)
@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # Loaded after the arguments are parsed: they import PyTorch (seconds), which `--help` has no use for.
     from core import predict_files
-    from core.checkpoint import CheckpointError
-    from core.inference import Classifier
-    from core.results import Provenance, write_results_csv
+    from core.model.checkpoint import CheckpointError
+    from core.model.inference import Classifier
+    from core.report.results import Provenance, write_results_csv
 
     try:
         if args.csv:

@@ -16,13 +16,13 @@ from typing import TextIO
 
 import numpy as np
 
-from core.assessment import BATCH_SIZE, assess_or_none
-from core.image_io import UnreadableScanError
-from core.inference import Classifier
+from core.decide.assessment import BATCH_SIZE, assess_or_none
+from core.io.image_io import UnreadableScanError
+from core.io.nifti_io import MAX_DECOMPRESSED_BYTES
+from core.io.scan_io import UNEXPECTED_FAILURE_MESSAGE, Scan, load_scan
 from core.labels import ERROR
-from core.nifti_io import MAX_DECOMPRESSED_BYTES
-from core.results import ScanResult, is_results_csv, legible_text, scan_result
-from core.scan_io import UNEXPECTED_FAILURE_MESSAGE, Scan, load_scan
+from core.model.inference import Classifier
+from core.report.results import ScanResult, is_results_csv, legible_text, scan_result
 
 MEGABYTE = 1024 * 1024
 # No reader accepts more than this (a float64 NIfTI at the voxel limit); a larger file is refused before a

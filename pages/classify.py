@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.file_kinds import FORMATS
+from core.io.file_kinds import FORMATS
 from ui.notice import NOTICE
 
 SAMPLES_KEY = "samples:on"

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.run_report import SUBSETS
+from core.report.run_report import SUBSETS
 from ui import dashboard, localisation_view, resources
 
 TAB_KEY = "eval:tab"

@@ -6,8 +6,8 @@ import re
 
 import streamlit as st
 
-from core.file_kinds import FORMATS
-from core.intervals import plural
+from core.io.file_kinds import FORMATS
+from core.report.intervals import plural
 from ui import resources, validate_sections
 from ui.flow import end_page
 from ui.notice import NOTICE

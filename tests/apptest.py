@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.runs import ROOT_VARIABLE
+from core.run.runs import ROOT_VARIABLE
 
 APP = Path(__file__).resolve().parents[1] / "streamlit_app.py"
 TIMEOUT = 120  # seconds per script run: the first one loads the model

@@ -60,7 +60,7 @@ def answering_weights(tmp_path_factory, tiny_weights) -> Path:
     """`tiny_weights` without abstention or the out-of-distribution gate. The tiny model is near chance, so
     its own settings rightly refuse almost everything; tests of what happens once a class is stated (CSV
     rows, charts, overlays) use this copy. The settings themselves are tested with the real ones."""
-    from core.checkpoint import read_metadata, write_json_atomic
+    from core.model.checkpoint import read_metadata, write_json_atomic
 
     out = tmp_path_factory.mktemp("weights") / "answering"
     shutil.copytree(tiny_weights, out)

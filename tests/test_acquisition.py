@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
-from core.acquisition import acquisition_of, plane_of
-from core.dicom_io import read_dicom
-from core.image_io import UnreadableScanError
-from core.scan_io import load_scan
+from core.io.acquisition import acquisition_of, plane_of
+from core.io.dicom_io import read_dicom
+from core.io.image_io import UnreadableScanError
+from core.io.scan_io import load_scan
 from tests.scan_files import PATIENT_VALUES, dicom_bytes, functional_group
 
 AXIAL_IOP = [1, 0, 0, 0, 1, 0]
@@ -135,12 +135,12 @@ def test_malformed_tags_give_no_facts_and_never_cost_the_scan(monkeypatch):
     found = acquisition_of(odd)
     assert (found.plane, found.sequence) == (None, None)
 
-    import core.dicom_io
+    import core.io.dicom_io
 
     def broken(dataset):
         raise IndexError("a crafted functional group")
 
-    monkeypatch.setattr(core.dicom_io, "acquisition_of", broken)
+    monkeypatch.setattr(core.io.dicom_io, "acquisition_of", broken)
     scan = load_scan(dicom_bytes(np.full((32, 32), 100, np.uint16)), "odd.dcm")
     assert scan.dicom.acquisition is None and scan.render().shape == (32, 32)
     assert "plane" not in scan.facts()

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import core.assessment
-from core.assessment import Assessment, assess
-from core.image_io import read_image
-from core.inference import Classifier
-from core.intervals import percent
+import core.decide.assessment
+from core.decide.assessment import Assessment, assess
+from core.io.image_io import read_image
 from core.labels import display_name
+from core.model.inference import Classifier
+from core.report.intervals import percent
 from tests.apptest import by_label, serve, start, texts, upload
 from tests.disk_writes import recording_disk_writes
 from tests.phantoms import CLASSES, phantom
@@ -163,7 +163,9 @@ def fixed(status: str, message: str):
 
 
 def test_uncertain_scan_gets_its_own_banner_and_no_class(app, monkeypatch):
-    monkeypatch.setattr(core.assessment, "assess", fixed("uncertain", "Glioma-like and meningioma-like evidence."))
+    monkeypatch.setattr(
+        core.decide.assessment, "assess", fixed("uncertain", "Glioma-like and meningioma-like evidence.")
+    )
     upload(app, ("a.png", png(1, "glioma")))
     assert not app.exception
     banner = app.warning[0].value
@@ -177,7 +179,9 @@ def test_uncertain_scan_gets_its_own_banner_and_no_class(app, monkeypatch):
 
 
 def test_no_map_is_drawn_for_a_scan_given_no_class_unless_a_class_is_picked(app, monkeypatch):
-    monkeypatch.setattr(core.assessment, "assess", fixed("uncertain", "Glioma-like and meningioma-like evidence."))
+    monkeypatch.setattr(
+        core.decide.assessment, "assess", fixed("uncertain", "Glioma-like and meningioma-like evidence.")
+    )
     upload(app, ("a.png", png(1, "glioma")))
     assert not app.exception
     assert [image.proto.imgs[0].caption for image in app.get("image")] == ["Image as classified"]  # no overlay
@@ -189,7 +193,7 @@ def test_no_map_is_drawn_for_a_scan_given_no_class_unless_a_class_is_picked(app,
 
 
 def test_not_mri_scan_gets_its_own_banner(app, monkeypatch):
-    monkeypatch.setattr(core.assessment, "assess", fixed("not_mri", ""))
+    monkeypatch.setattr(core.decide.assessment, "assess", fixed("not_mri", ""))
     upload(app, ("photo.png", png(1, "notumor")), ("b.png", png(2, "notumor")))
     # The truth is "unlike what the model knows", not "your picture is not an MRI"
     assert "Outside what this model was trained on" in app.error[0].value
@@ -218,7 +222,7 @@ def by_brightness(grays) -> list[Assessment]:
 
 
 def test_an_answer_that_changes_with_the_window_is_told_next_to_it(app, monkeypatch):
-    monkeypatch.setattr(core.assessment, "assess", lambda classifier, grays: by_brightness(grays))
+    monkeypatch.setattr(core.decide.assessment, "assess", lambda classifier, grays: by_brightness(grays))
     pixels = (phantom(4, "glioma", 64).astype(np.uint16) * 4).astype(np.uint16)
     # The file's window puts most of the head in white; the automatic (percentile) one does not
     upload(app, ("IM0001", dicom_bytes(pixels, window=(60, 120))))
@@ -229,7 +233,7 @@ def test_an_answer_that_changes_with_the_window_is_told_next_to_it(app, monkeypa
 
 
 def test_an_answer_that_holds_across_windows_says_nothing_extra(app, monkeypatch):
-    monkeypatch.setattr(core.assessment, "assess", fixed("ok", ""))
+    monkeypatch.setattr(core.decide.assessment, "assess", fixed("ok", ""))
     upload(app, ("IM0001", dicom_bytes(phantom(4, "glioma", 64).astype(np.uint16), window=(60, 120))))
     assert not any("The answer changes with" in c.value for c in app.caption)
 
@@ -241,7 +245,7 @@ def test_a_dicom_is_said_to_be_outside_a_model_trained_on_pictures(app):
 
 
 def test_the_verdict_comes_before_the_picture_controls(app, monkeypatch):
-    monkeypatch.setattr(core.assessment, "assess", fixed("ok", ""))
+    monkeypatch.setattr(core.decide.assessment, "assess", fixed("ok", ""))
     frames = np.stack([phantom(seed, "glioma", 64) for seed in range(3)]).astype(np.uint16)
     upload(app, ("IM0001", dicom_bytes(frames)))
     shown = texts(app)  # in the order the page draws it

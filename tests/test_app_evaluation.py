@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from core.gradcam import METHODS
-from core.intervals import percent
-from core.localisation_scores import SUBSETS, TARGETS, PictureScore, summarise
-from core.run_folder import LOCALISATION_EXAMPLES_FILE, LOCALISATION_FILE
+from core.model.gradcam import METHODS
+from core.report.intervals import percent
+from core.report.localisation_scores import SUBSETS, TARGETS, PictureScore, summarise
+from core.run.run_folder import LOCALISATION_EXAMPLES_FILE, LOCALISATION_FILE
 from tests.apptest import by_label, open_tab, serve, start, texts
 
 
@@ -226,7 +226,7 @@ def test_a_training_sources_own_folder_is_named_its_held_out_share_not_another_s
 
 def test_the_shipped_gate_is_shown_refusing_real_scans_per_source(tmp_path, monkeypatch):
     """The shipped run has two sources: the gate's cost to each is a row of its own."""
-    from core.paths import DEFAULT_WEIGHTS
+    from core.run.paths import DEFAULT_WEIGHTS
 
     serve(monkeypatch, tmp_path / "weights", {"default": DEFAULT_WEIGHTS})
     at = start("pages/evaluation.py")

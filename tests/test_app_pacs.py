@@ -11,7 +11,7 @@ import pydicom
 import pytest
 
 from core.pacs import Pacs, StudyQuery, file_bytes
-from core.runs import ROOT_VARIABLE
+from core.run.runs import ROOT_VARIABLE
 from tests.apptest import by_label, start, texts, upload
 from tests.orthanc import USER, free_port
 from tests.pacs_studies import ACCESSION, PATIENT_SECRETS, ct_study, mr_study
@@ -134,8 +134,8 @@ def _series_export(run: str, files: list, finding) -> None:
 def test_a_series_answer_is_stored_as_one_sr_over_every_slice(empty_orthanc, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from core.assessment import OK
-    from core.dicom_results import Finding, probabilities_in, report_lines
+    from core.decide.assessment import OK
+    from core.report.dicom_results import Finding, probabilities_in, report_lines
 
     study = mr_study(slices=4)
     pacs = Pacs(empty_orthanc.settings())

@@ -10,12 +10,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from core.assessment import assess
-from core.inference import Classifier
+from core.decide.assessment import assess
+from core.decide.series_rule import series_answer
+from core.decide.slice_sweep import has_tissue
+from core.io.scan_io import load_scan
 from core.labels import display_name
-from core.scan_io import load_scan
-from core.series_rule import series_answer
-from core.slice_sweep import has_tissue
+from core.model.inference import Classifier
 from tests.apptest import by_label, serve, start, texts, upload
 from tests.phantoms import phantom
 from tests.scan_files import PATIENT_VALUES, dicom_series

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from plotly.offline import get_plotlyjs
 
-import core.zip_input
+import core.io.zip_input
 import ui.validation_figures
-from core.intervals import percent
+from core.report.intervals import percent
 from tests.apptest import serve, start, texts
 from tests.disk_writes import recording_disk_writes
 from tests.phantoms import phantom
@@ -173,7 +173,7 @@ def test_a_corrupt_member_is_listed_and_the_rest_scored(served, test_folder):
 
 
 def test_a_zip_bomb_and_a_zip_with_parent_paths_are_refused_and_nothing_is_written(served, test_folder, monkeypatch):
-    monkeypatch.setattr(core.zip_input, "MAX_TOTAL_BYTES", 16 << 20)
+    monkeypatch.setattr(core.io.zip_input, "MAX_TOTAL_BYTES", 16 << 20)
     bomb = zip_of({f"glioma/{i}.png": bytes(8 << 20) for i in range(3)})  # 24 MB of zeros in ~25 kB
     climbing = zip_of({"glioma/a.png": b"x", "../../outside.png": b"y"})
     with recording_disk_writes() as written:

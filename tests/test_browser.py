@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from core.assessment import OK, assess
-from core.image_io import read_image
-from core.inference import Classifier
-from core.intervals import percent
+from core.decide.assessment import OK, assess
+from core.io.image_io import read_image
+from core.io.samples import list_samples
 from core.labels import display_name
-from core.runs import ROOT_VARIABLE
-from core.samples import list_samples
+from core.model.inference import Classifier
+from core.report.intervals import percent
+from core.run.runs import ROOT_VARIABLE
 
 try:
     from playwright.sync_api import expect, sync_playwright

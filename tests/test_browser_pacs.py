@@ -9,12 +9,12 @@ import os
 
 import pytest
 
-from core.assessment import NOT_MRI, OK, UNCERTAIN, assess
-from core.inference import Classifier
+from core.decide.assessment import NOT_MRI, OK, UNCERTAIN, assess
+from core.io.scan_io import load_scan
 from core.labels import display_name
+from core.model.inference import Classifier
 from core.pacs import Pacs
-from core.runs import ROOT_VARIABLE
-from core.scan_io import load_scan
+from core.run.runs import ROOT_VARIABLE
 from tests.orthanc import USER
 from tests.pacs_studies import ACCESSION, PATIENT_SECRETS, mr_study
 from tests.test_browser import (

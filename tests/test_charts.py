@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from core.run_report import Curve
+from core.report.run_report import Curve
 from ui import charts
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from core.checkpoint import METADATA_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint, save_checkpoint
-from core.models import build_model
+from core.model.checkpoint import METADATA_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint, save_checkpoint
+from core.model.models import build_model
 
 
 def test_round_trip_keeps_every_tensor_and_records_the_hash(tmp_path):

@@ -16,10 +16,10 @@ import torch
 from pytorch_grad_cam import GradCAM
 from threadpoolctl import threadpool_limits
 
-from core.assessment import assess
-from core.gradcam import METHODS, Explainer
-from core.inference import Classifier
-from core.threads import limit_threads
+from core.decide.assessment import assess
+from core.model.gradcam import METHODS, Explainer
+from core.model.inference import Classifier
+from core.model.threads import limit_threads
 from tests.phantoms import CLASSES, phantom
 from ui.resources import THREADS_PER_REQUEST
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.image_io import read_image
-from core.training_copies import perceptual_hashes
+from core.io.image_io import read_image
+from core.run.training_copies import perceptual_hashes
 from tests.phantoms import phantom
 from train.dedup import duplicate_groups
 

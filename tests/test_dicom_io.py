@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from pydicom.uid import JPEGLossless
 
-from core.dicom_io import MAX_VOXELS, Window, apply_window, auto_window, read_dicom
-from core.image_io import UnreadableScanError
+from core.io.dicom_io import MAX_VOXELS, Window, apply_window, auto_window, read_dicom
+from core.io.image_io import UnreadableScanError
 from tests.scan_files import ENHANCED_MR_IMAGE_STORAGE, PATIENT_VALUES, dicom_bytes, functional_group
 
 

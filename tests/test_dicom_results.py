@@ -1,4 +1,4 @@
-"""core.dicom_results without a PACS: what the SR says for each status and for a series answer, what is and
+"""core.report.dicom_results without a PACS: what the SR says for each status and for a series answer, what is and
 is not copied from the source, and the Secondary Capture (the Orthanc round trip is in tests/test_pacs.py)."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from core.assessment import NOT_MRI, OK, UNCERTAIN, Assessment
-from core.dicom_results import (
+from core.decide.assessment import NOT_MRI, OK, UNCERTAIN, Assessment
+from core.pacs import file_bytes
+from core.report.dicom_results import (
     NOT_A_DIAGNOSIS,
     SCHEME,
     Finding,
@@ -22,8 +23,7 @@ from core.dicom_results import (
     secondary_capture,
     structured_report,
 )
-from core.model_info import ModelInfo
-from core.pacs import file_bytes
+from core.run.model_info import ModelInfo
 from tests.pacs_studies import NOT_TO_COPY, PATIENT, PATIENT_SECRETS, mr_study
 
 MODEL = ModelInfo.from_artifacts(

@@ -3,8 +3,8 @@ import random
 import numpy as np
 import pytest
 
-from core.dicom_io import read_dicom
-from core.dicom_series import BY_INSTANCE, BY_POSITION, BY_UPLOAD, group_series
+from core.io.dicom_io import read_dicom
+from core.io.dicom_series import BY_INSTANCE, BY_POSITION, BY_UPLOAD, group_series
 from tests.scan_files import dicom_bytes, dicom_series
 
 SAGITTAL = (0, 1, 0, 0, 0, -1)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import run_report
-from core.run_report import load_run
+from core.report import run_report
+from core.report.run_report import load_run
 
 SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "default"
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from core.image_io import UnreadableScanError
-from core.preprocessing import Preprocessing
-from core.scan_io import UnexpectedDecodingError, load_scan
+from core.io.image_io import UnreadableScanError
+from core.io.scan_io import UnexpectedDecodingError, load_scan
+from core.model.preprocessing import Preprocessing
 from tests import peak_memory
 from tests.fuzz_corpus import Mutant, corpus, seeds
 from tests.scan_files import PATIENT_VALUES

@@ -5,10 +5,10 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from core.gradcam import CLASS_AGNOSTIC, METHODS, Explainer, colour_scale, overlay, with_colour_key
-from core.image_io import read_image
-from core.inference import DEFAULT_WEIGHTS, Classifier
-from core.preprocessing import head_mask
+from core.io.image_io import read_image
+from core.model.gradcam import CLASS_AGNOSTIC, METHODS, Explainer, colour_scale, overlay, with_colour_key
+from core.model.inference import DEFAULT_WEIGHTS, Classifier
+from core.model.preprocessing import head_mask
 from tests.phantoms import phantom
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

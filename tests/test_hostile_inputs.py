@@ -17,16 +17,16 @@ import pytest
 from PIL import Image
 from streamlit import config as streamlit_config
 
-import core.assessment
-import core.dicom_io
-import core.nifti_io
+import core.decide.assessment
+import core.io.dicom_io
+import core.io.nifti_io
 import core.predict_files
-from core.image_io import MIN_SIDE, UnreadableScanError, UnsupportedFormatError
-from core.inference import Classifier
-from core.layout import count_slices
+from core.decide.layout import count_slices
+from core.io.image_io import MIN_SIDE, UnreadableScanError, UnsupportedFormatError
+from core.io.scan_io import DICOM, IMAGE, NIFTI, View, load_scan
+from core.model.inference import Classifier
 from core.predict import main
 from core.predict_files import classify_files, expand_paths
-from core.scan_io import DICOM, IMAGE, NIFTI, View, load_scan
 from tests import peak_memory
 from tests.apptest import serve, start, upload
 from tests.hostile_files import (
@@ -55,7 +55,7 @@ def by_name(cases):
 @pytest.fixture
 def small_inflate_limit(monkeypatch):
     """A 1 MB bound on inflating deflated DICOM, so a bomb that crosses it is a few kB to build."""
-    monkeypatch.setattr(core.dicom_io, "MAX_INFLATED_BYTES", MB)
+    monkeypatch.setattr(core.io.dicom_io, "MAX_INFLATED_BYTES", MB)
 
 
 # ---- load_scan: what the app does with every upload ------------------------------------------------------
@@ -349,7 +349,7 @@ def failing_nifti_slicer(monkeypatch):
     def fail(*args, **kwargs):
         raise ZeroDivisionError("integer division or modulo by zero")
 
-    monkeypatch.setattr(core.nifti_io.NiftiVolume, "slice", fail)
+    monkeypatch.setattr(core.io.nifti_io.NiftiVolume, "slice", fail)
 
 
 GOOD_PNG = ("good.png", lambda: encoded(Image.fromarray(phantom(5, "glioma", 96)), "PNG"))
@@ -447,7 +447,7 @@ def test_a_picture_too_small_for_the_model_gets_no_class(tmp_path, answering_wei
     """A thumbnail is enlarged to the model's input size, and the model classifies the blur: in the red-team
     run, 24-32 px thumbnails were answered confidently and half wrong. The tiny test model reads 32 px, so
     the minimum is raised here to its full input size to have room below it."""
-    monkeypatch.setattr(core.assessment, "MIN_SIDE_FRACTION", 1.0)
+    monkeypatch.setattr(core.decide.assessment, "MIN_SIDE_FRACTION", 1.0)
     for side in (24, 48):
         (tmp_path / f"slice_{side}.png").write_bytes(
             encoded(Image.fromarray(phantom(5, "glioma", 96)).resize((side, side)), "PNG")
@@ -480,7 +480,7 @@ def test_a_montage_of_slices_gets_no_class(tmp_path, answering_weights, rows, co
 
 
 def test_real_slices_are_one_slice_each():
-    """The bundled samples are real scans from the public dataset (core/layout.py has the full measurement)."""
+    """The bundled samples are real scans from the public dataset (core/decide/layout.py has the full measurement)."""
     samples = sorted((Path(__file__).resolve().parents[1] / "samples").glob("*.jpg"))
     assert len(samples) == 4
     assert [count_slices(load_scan(path.read_bytes(), path.name).render()) for path in samples] == [1, 1, 1, 1]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.image_io import MAX_SIDE, UnreadableScanError, read_image
+from core.io.image_io import MAX_SIDE, UnreadableScanError, read_image
 from tests.phantoms import phantom
 
 GRAY = phantom(1, "glioma", 64)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.localisation_scores import PictureScore, peak, read_examples, score, summarise, tolerance_px
-from core.run_folder import LOCALISATION_FILE
+from core.report.localisation_scores import PictureScore, peak, read_examples, score, summarise, tolerance_px
+from core.run.run_folder import LOCALISATION_FILE
 from train import localisation as bench_command
 
 

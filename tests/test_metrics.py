@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from core.intervals import bootstrap_auc, plural, rate_of, small_set_warning, wilson
-from core.metrics import classification_report
-from core.scoring import ScoredImages, summarise
+from core.report.intervals import bootstrap_auc, plural, rate_of, small_set_warning, wilson
+from core.report.metrics import classification_report
+from core.report.scoring import ScoredImages, summarise
 from train import evaluate
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
@@ -53,7 +53,7 @@ def test_the_bootstrap_auc_of_each_round_is_scikit_learns_auc_of_that_resample()
     """The vectorised rank form must be the AUC itself, ties included (scores rounded to force ties)."""
     from sklearn.metrics import roc_auc_score
 
-    from core.intervals import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED
+    from core.report.intervals import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED
 
     generator = np.random.default_rng(2)
     positive = generator.random(300) < 0.3

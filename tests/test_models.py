@@ -3,7 +3,7 @@ import time
 import pytest
 import torch
 
-from core.models import ARCHITECTURES, PretrainedWeightsUnavailable, build_model, cam_layer
+from core.model.models import ARCHITECTURES, PretrainedWeightsUnavailable, build_model, cam_layer
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))

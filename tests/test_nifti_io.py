@@ -3,8 +3,8 @@ import gzip
 import numpy as np
 import pytest
 
-from core.image_io import UnreadableScanError
-from core.nifti_io import PLANES, gunzip, has_nifti_header, normalize_intensity, read_nifti
+from core.io.image_io import UnreadableScanError
+from core.io.nifti_io import PLANES, gunzip, has_nifti_header, normalize_intensity, read_nifti
 from tests.scan_files import marked_volume, nifti_bytes
 
 

@@ -14,9 +14,13 @@ import numpy as np
 import pydicom
 import pytest
 
-from core.assessment import OK, assess
-from core.checkpoint import read_metadata
-from core.dicom_results import (
+from core.decide.assessment import OK, assess
+from core.io.scan_io import load_scan
+from core.model.checkpoint import read_metadata
+from core.model.gradcam import Explainer, overlay
+from core.model.inference import Classifier
+from core.pacs import Pacs, PacsError, PacsSettings, SeriesHit, StudyQuery, read_dataset
+from core.report.dicom_results import (
     NOT_A_DIAGNOSIS,
     SCHEME,
     Finding,
@@ -25,11 +29,7 @@ from core.dicom_results import (
     secondary_capture,
     structured_report,
 )
-from core.gradcam import Explainer, overlay
-from core.inference import Classifier
-from core.model_info import ModelInfo
-from core.pacs import Pacs, PacsError, PacsSettings, SeriesHit, StudyQuery, read_dataset
-from core.scan_io import load_scan
+from core.run.model_info import ModelInfo
 from tests.orthanc import start_orthanc, stop_orthanc
 from tests.pacs_studies import ACCESSION, NOT_TO_COPY, PATIENT, PATIENT_SECRETS, ct_study, mr_study
 

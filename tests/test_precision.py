@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from core import precision
-from core.image_io import read_image
-from core.inference import Classifier
-from core.models import build_model
-from core.precision import BFLOAT16, FLOAT32, fastest_training_precision, serving_precision
+from core.io.image_io import read_image
+from core.model import precision
+from core.model.inference import Classifier
+from core.model.models import build_model
+from core.model.precision import BFLOAT16, FLOAT32, fastest_training_precision, serving_precision
 
 
 def test_cpu_without_amx_serves_and_trains_in_float32(tmp_path, monkeypatch):

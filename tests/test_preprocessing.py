@@ -2,9 +2,9 @@ import cv2
 import numpy as np
 import torch
 
-from core.image_io import read_image
-from core.inference import Classifier
-from core.preprocessing import Preprocessing, head_bounding_box, head_mask, normalize, standardize, to_unit_range
+from core.io.image_io import read_image
+from core.model.inference import Classifier
+from core.model.preprocessing import Preprocessing, head_bounding_box, head_mask, normalize, standardize, to_unit_range
 from tests.phantoms import phantom
 from train.dataset import prepare
 

@@ -21,18 +21,18 @@ import numpy as np
 import pytest
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from core.assessment import assess
-from core.gradcam import METHODS, Explainer, overlay
-from core.image_io import UnreadableScanError
-from core.inference import Classifier
+from core.decide.assessment import assess
+from core.io.image_io import UnreadableScanError
+from core.io.png import png_bytes
+from core.io.scan_io import load_scan
 from core.labels import ERROR
-from core.model_info import ModelInfo
+from core.model.gradcam import METHODS, Explainer, overlay
+from core.model.inference import Classifier
 from core.pacs import Pacs, StudyQuery
-from core.png import png_bytes
 from core.predict import main
-from core.report_html import ReportEntry, build_report
-from core.results import Provenance, ScanResult, results_csv
-from core.scan_io import load_scan
+from core.report.report_html import ReportEntry, build_report
+from core.report.results import Provenance, ScanResult, results_csv
+from core.run.model_info import ModelInfo
 from tests.apptest import by_label, start, texts
 from tests.disk_writes import recording_disk_writes
 from tests.pacs_studies import PATIENT as PACS_PATIENT

@@ -4,12 +4,12 @@ from html import escape
 
 import numpy as np
 
-from core.assessment import Assessment
+from core.decide.assessment import Assessment
+from core.io.png import png_bytes
 from core.labels import ERROR
-from core.model_info import ModelInfo
-from core.png import png_bytes
-from core.report_html import DISCLAIMER, ReportEntry, build_report
-from core.results import ScanResult
+from core.report.report_html import DISCLAIMER, ReportEntry, build_report
+from core.report.results import ScanResult
+from core.run.model_info import ModelInfo
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 MODEL = ModelInfo(

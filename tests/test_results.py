@@ -5,10 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.assessment import Assessment
+from core.decide.assessment import Assessment
 from core.labels import ERROR
-from core.model_info import ModelInfo
-from core.results import (
+from core.report.results import (
     Provenance,
     ScanResult,
     csv_columns,
@@ -17,6 +16,7 @@ from core.results import (
     results_csv,
     sort_results,
 )
+from core.run.model_info import ModelInfo
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 MODEL = ModelInfo.from_artifacts({"name": "resnet_run", "classes": CLASSES, "weights_sha256": "ab" * 32}, None)
@@ -142,8 +142,8 @@ def test_a_csv_this_tool_wrote_is_recognised(tmp_path, results):
 def test_rows_say_what_the_scan_is_when_the_file_says_it():
     import numpy as np
 
-    from core.results import scan_result
-    from core.scan_io import load_scan
+    from core.io.scan_io import load_scan
+    from core.report.results import scan_result
     from tests.scan_files import dicom_bytes, nifti_bytes
 
     answer = Assessment("ok", {c: 0.25 for c in CLASSES})

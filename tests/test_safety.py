@@ -6,11 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
-from core.assessment import NOT_MRI, OK, UNCERTAIN, assess
-from core.checkpoint import CheckpointError, read_metadata, write_json_atomic
-from core.inference import Classifier
-from core.ood import GATE_FILE, GateSettings, OodGate, fit_gate
-from core.scan_io import load_scan
+from core.decide.assessment import NOT_MRI, OK, UNCERTAIN, assess
+from core.io.scan_io import load_scan
+from core.model.checkpoint import CheckpointError, read_metadata, write_json_atomic
+from core.model.inference import Classifier
+from core.model.ood import GATE_FILE, GateSettings, OodGate, fit_gate
 from train import safety
 from train.abstention import choose_threshold, selective_summary
 from train.non_mri import non_mri_images
@@ -173,7 +173,7 @@ def test_the_shipped_gate_refuses_other_body_parts_it_was_not_shown():
 
     from PIL import Image
 
-    from core.paths import DEFAULT_WEIGHTS
+    from core.run.paths import DEFAULT_WEIGHTS
     from train.other_body_parts import other_body_parts
 
     def png(array):

@@ -4,8 +4,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.samples import list_samples
-from core.scan_io import IMAGE, load_scan
+from core.io.samples import list_samples
+from core.io.scan_io import IMAGE, load_scan
 from tests.phantoms import CLASSES
 
 SHIPPED_REPORT = Path(__file__).resolve().parents[1] / "weights" / "default" / "predictions.csv"

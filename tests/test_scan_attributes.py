@@ -1,5 +1,5 @@
+from core.io.scan_attributes import plane_from_path, sequence_from_path
 from core.labels import canonical_label
-from core.scan_attributes import plane_from_path, sequence_from_path
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 

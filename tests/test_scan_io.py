@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.dicom_io import Window
-from core.image_io import UnreadableScanError, read_image
-from core.scan_io import DICOM, IMAGE, NIFTI, View, load_scan
+from core.io.dicom_io import Window
+from core.io.image_io import UnreadableScanError, read_image
+from core.io.scan_io import DICOM, IMAGE, NIFTI, View, load_scan
 from tests.disk_writes import recording_disk_writes
 from tests.phantoms import phantom
 from tests.scan_files import PATIENT_VALUES, dicom_bytes, marked_volume, nifti_bytes

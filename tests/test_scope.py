@@ -1,4 +1,4 @@
-"""core.scope: a scan is outside the validated scope only for a known fact the report can check."""
+"""core.decide.scope: a scan is outside the validated scope only for a known fact the report can check."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.scope import DICOM, NIFTI, PICTURE, ScanFacts, ScopeReport, check_scope
+from core.decide.scope import DICOM, NIFTI, PICTURE, ScanFacts, ScopeReport, check_scope
 
 SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "default"
 

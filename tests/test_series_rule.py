@@ -2,8 +2,8 @@
 
 import pytest
 
-from core.assessment import NOT_MRI, OK, UNCERTAIN, Assessment
-from core.series_rule import SeriesRule, series_answer
+from core.decide.assessment import NOT_MRI, OK, UNCERTAIN, Assessment
+from core.decide.series_rule import SeriesRule, series_answer
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 CODES = {"g": "glioma", "m": "meningioma", "n": "notumor", "p": "pituitary"}

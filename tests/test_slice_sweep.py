@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from core.assessment import assess
-from core.inference import Classifier
-from core.nifti_io import read_nifti
-from core.slice_sweep import has_tissue, sweep
+from core.decide.assessment import assess
+from core.decide.slice_sweep import has_tissue, sweep
+from core.io.nifti_io import read_nifti
+from core.model.inference import Classifier
 from tests.phantoms import phantom
 from tests.scan_files import nifti_bytes
 
@@ -44,8 +44,8 @@ def test_tissue_check():
 
 
 def test_a_sweep_says_each_slices_status_as_a_single_slice_answer_would():
-    from core.assessment import Assessment
-    from core.slice_sweep import Sweep
+    from core.decide.assessment import Assessment
+    from core.decide.slice_sweep import Sweep
 
     scores = {"glioma": 0.7, "meningioma": 0.1, "notumor": 0.1, "pituitary": 0.1}
     made = Sweep(

@@ -1,4 +1,4 @@
-"""core.labels, core.png, core.runs, core.model_info: small modules, one test file."""
+"""core.labels, core.io.png, core.run.runs, core.run.model_info: small modules, one test file."""
 
 import base64
 import io
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.io.png import data_uri, png_bytes, thumbnail
 from core.labels import display_name, status_text, tumour_probability
-from core.model_info import ModelInfo
-from core.png import data_uri, png_bytes, thumbnail
-from core.run_report import load_run
-from core.runs import ROOT_VARIABLE, find_runs, weights_root
+from core.report.run_report import load_run
+from core.run.model_info import ModelInfo
+from core.run.runs import ROOT_VARIABLE, find_runs, weights_root
 
 
 def test_display_names_and_status_text():
@@ -84,7 +84,7 @@ def test_the_about_page_gives_the_apps_own_words_for_an_example_and_spells_out_a
 def test_the_uncertain_sentence_names_the_class_and_writes_numbers_one_way():
     from types import SimpleNamespace
 
-    from core.assessment import UNCERTAIN, _decide
+    from core.decide.assessment import UNCERTAIN, _decide
 
     classifier = SimpleNamespace(abstain_below=0.963090181350708)
     said = _decide(classifier, {"glioma": 0.03, "meningioma": 0.941, "notumor": 0.02, "pituitary": 0.009}, False)
@@ -96,7 +96,7 @@ def test_the_uncertain_sentence_names_the_class_and_writes_numbers_one_way():
 def test_a_click_on_any_cell_opens_its_row_and_the_csv_carries_the_upload_number():
     import pandas as pd
 
-    from core.results import Provenance, ScanResult, results_csv
+    from core.report.results import Provenance, ScanResult, results_csv
     from ui.batch import clicked_number
 
     table = pd.DataFrame({"#": [3, 1, 2], "file": ["c.png", "a.png", "b.png"]})

@@ -1,8 +1,8 @@
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
-import core.gradcam  # noqa: F401  (loads the BLAS libraries the app uses: numpy's, and scipy's via grad-cam)
-from core.threads import limit_threads
+import core.model.gradcam  # noqa: F401  (loads the BLAS libraries the app uses: numpy's, and scipy's via grad-cam)
+from core.model.threads import limit_threads
 
 
 def blas_threads() -> list[int]:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from core.checkpoint import load_checkpoint
-from core.run_folder import METADATA_FILE, REPORT_FILES, WEIGHTS_FILE
+from core.model.checkpoint import load_checkpoint
+from core.run.run_folder import METADATA_FILE, REPORT_FILES, WEIGHTS_FILE
 from tests.phantoms import write_dataset
 from train import cli
 from train.cli import main

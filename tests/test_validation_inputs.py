@@ -6,8 +6,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from core.labelled_set import LabelsError, from_csv, from_folders, read_labels_csv
-from core.zip_input import RefusedArchive, read_zip, unsafe_path
+from core.io.zip_input import RefusedArchive, read_zip, unsafe_path
+from core.report.labelled_set import LabelsError, from_csv, from_folders, read_labels_csv
 from tests.disk_writes import recording_disk_writes
 from tests.phantoms import phantom
 from tests.scan_files import dicom_bytes

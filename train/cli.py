@@ -22,13 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from core.checkpoint import load_checkpoint, save_checkpoint
-from core.inference import Classifier
-from core.models import ARCHITECTURES, build_model
-from core.precision import PRECISIONS, fastest_training_precision
-from core.preprocessing import Preprocessing
-from core.scoring import score_images
-from core.training_copies import NEAR_DUPLICATE_BITS
+from core.model.checkpoint import load_checkpoint, save_checkpoint
+from core.model.inference import Classifier
+from core.model.models import ARCHITECTURES, build_model
+from core.model.precision import PRECISIONS, fastest_training_precision
+from core.model.preprocessing import Preprocessing
+from core.report.scoring import score_images
+from core.run.training_copies import NEAR_DUPLICATE_BITS
 from train import distributed, evaluate, report, safety
 from train.augment import FAMILIES, Augmentation
 from train.calibration import fit_temperature

@@ -4,7 +4,7 @@ Layouts of each source:  DIR/<class>/*                       -> one pool; its te
                          DIR/Training/<class>/*, DIR/Testing/<class>/*  -> Testing is its test set
 Every image keeps the name of the source it came from, so splits, duplicates and metrics can be per source.
 The result, `PreparedData`, holds every readable image as uint8 at the model's input size (the output of
-`core.preprocessing`), its label, origin folder, content hash and perceptual hashes. Unreadable files are
+`core.model.preprocessing`), its label, origin folder, content hash and perceptual hashes. Unreadable files are
 listed, never fatal.
 """
 
@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.assessment import picture_status
-from core.image_io import UnreadableScanError, read_image
+from core.decide.assessment import picture_status
+from core.io.image_io import UnreadableScanError, read_image
 from core.labels import KNOWN_CLASSES, canonical_label
-from core.ood import IMAGE_STATISTICS, image_statistics
-from core.preprocessing import Preprocessing
-from core.training_copies import perceptual_hashes
+from core.model.ood import IMAGE_STATISTICS, image_statistics
+from core.model.preprocessing import Preprocessing
+from core.run.training_copies import perceptual_hashes
 
 TRAIN_FOLDER, TEST_FOLDER = "Training", "Testing"
 

@@ -1,7 +1,7 @@
 """Find exact and near-duplicate images and join them into groups that no split may divide.
 
 Exact copies share a sha256 of their bytes; near copies share a difference hash up to a small Hamming
-distance (core/training_copies.py: the hashes, and why 10 bits). Grouping them keeps near copies out of the
+distance (core/run/training_copies.py: the hashes, and why 10 bits). Grouping them keeps near copies out of the
 held-out sets.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from core.training_copies import NEAR_DUPLICATE_BITS, hamming_distances
+from core.run.training_copies import NEAR_DUPLICATE_BITS, hamming_distances
 
 _CHUNK = 256
 

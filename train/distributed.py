@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from core.inference import pick_device
+from core.model.inference import pick_device
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
   python -m train.evaluate --weights weights/default --data scans/ --labels labels.csv --map "Tumour A=glioma"
 
 With --labels, a CSV (file,label and optionally sequence, plane, site) labels the files under --data, which
-are scored exactly as the Validate page scores them (core.validation).
+are scored exactly as the Validate page scores them (core.report.validation).
 
 The folder has class subfolders (or Training/ and Testing/ with class subfolders); spellings such as
 `no_tumor`, `Normal` or `glioma_tumor` map to the model's classes, and a folder that maps to none is listed,
@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core.checkpoint import write_json_atomic
-from core.inference import Classifier
-from core.labelled_set import LabelsError, from_csv, read_labels_csv
 from core.labels import canonical_label
-from core.run_folder import RunFolder
-from core.scoring import score_images
-from core.training_copies import TrainingCopies
-from core.validation import THUMBNAIL_SIDE, ValidationRun, metrics_document, run_metrics, score_set
+from core.model.checkpoint import write_json_atomic
+from core.model.inference import Classifier
+from core.report.labelled_set import LabelsError, from_csv, read_labels_csv
+from core.report.scoring import score_images
+from core.report.validation import THUMBNAIL_SIDE, ValidationRun, metrics_document, run_metrics, score_set
+from core.run.run_folder import RunFolder
+from core.run.training_copies import TrainingCopies
 from train.dataset import IndexedFile, Source, decode_files, index_folder
 from train.report import EXTERNAL_THUMBNAIL_SIZE, image_attributes, write_misclassified, write_predictions
 
@@ -122,7 +122,7 @@ def evaluate_labelled(
 ) -> dict:
     """The CSV form: files under `folder` labelled by `labels_csv` (file,label[,sequence,plane,site]; file is
     a path relative to `folder`, a file name, or a DICOM SOPInstanceUID), scored exactly as the Validate page
-    scores them (core.validation), written to WEIGHTS/external/NAME/ like a folder. `extra_mapping` maps labels
+    scores them (core.report.validation), written to WEIGHTS/external/NAME/ like a folder. `extra_mapping` maps labels
     no known spelling covers ({"Tumour A": "glioma"}), as the page's choices do; other such labels are listed."""
     weights_dir, folder, labels_csv = Path(weights_dir), Path(folder), Path(labels_csv)
     classifier = Classifier(weights_dir, device=device)

@@ -5,12 +5,12 @@
 
 The test images come from the run's `split_manifest.csv` (split "test", source = the --data folder's name);
 those with a mask under --masks (same relative path, .png) are scored. Each image is assessed as the app
-assesses it, then explained by every method of core.gradcam with the map the app draws (smoothed, on the
+assesses it, then explained by every method of core.model.gradcam with the map the app draws (smoothed, on the
 picture's pixels, inside the head), for two targets:
   stated_class  the class the app states (images the app abstains on or refuses have no such map)
   true_class    the folder's class
-and scored with core.localisation_scores (pointing game, heat share, and a baseline that knows only the head), for
-all test images with a mask and for the leak-free ones (no copy in the training data). Writes
+and scored with core.report.localisation_scores (pointing game, heat share, and a baseline that knows only
+the head), for all test images with a mask and for the leak-free ones (no copy in the training data). Writes
 WEIGHTS/localisation.json and a few example overlays (localisation_examples.npz), which the Evaluation page
 shows. --limit-per-class draws a seeded sample.
 """
@@ -28,13 +28,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.assessment import assess
-from core.checkpoint import write_json_atomic
-from core.gradcam import METHODS, Explainer, overlay
-from core.image_io import read_image
-from core.inference import Classifier
+from core.decide.assessment import assess
+from core.io.image_io import read_image
+from core.io.png import thumbnail
 from core.labels import display_name
-from core.localisation_scores import (
+from core.model.checkpoint import write_json_atomic
+from core.model.gradcam import METHODS, Explainer, overlay
+from core.model.inference import Classifier
+from core.model.preprocessing import head_mask
+from core.report.localisation_scores import (
     SUBSETS,
     TARGETS,
     TOLERANCE_FRACTION,
@@ -43,9 +45,7 @@ from core.localisation_scores import (
     score,
     summarise,
 )
-from core.png import thumbnail
-from core.preprocessing import head_mask
-from core.run_folder import TEST, RunFolder
+from core.run.run_folder import TEST, RunFolder
 
 EXAMPLES_PER_CLASS, EXAMPLE_SIDE = 2, 192
 

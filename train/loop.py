@@ -14,9 +14,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from core.inference import model_logits
-from core.precision import FLOAT32, autocast_for
-from core.preprocessing import Preprocessing, standardize, to_unit_range
+from core.model.inference import model_logits
+from core.model.precision import FLOAT32, autocast_for
+from core.model.preprocessing import Preprocessing, standardize, to_unit_range
 from train.augment import Augmentation
 from train.distributed import World
 

@@ -7,7 +7,7 @@ would need the dataset for.
   history.csv          one row per epoch
   split_manifest.csv   every file: source, class, origin folder, split, duplicate group, hashes
   misclassified.npz    the misclassified test images as the model saw them, with their labels
-The test numbers come from core.scoring with the served model, as external evaluations do.
+The test numbers come from core.report.scoring with the served model, as external evaluations do.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import cv2
 import numpy as np
 import torch
 
-from core.checkpoint import read_metadata, write_bytes_atomic, write_json_atomic
-from core.inference import softmax
-from core.metrics import classification_report, expected_calibration_error
-from core.run_folder import RunFolder
-from core.scan_attributes import plane_from_path, sequence_from_path
-from core.scoring import ScoredImages, summarise
+from core.io.scan_attributes import plane_from_path, sequence_from_path
+from core.model.checkpoint import read_metadata, write_bytes_atomic, write_json_atomic
+from core.model.inference import softmax
+from core.report.metrics import classification_report, expected_calibration_error
+from core.report.scoring import ScoredImages, summarise
+from core.run.run_folder import RunFolder
 from train.dataset import IndexedFile, PreparedData
 from train.split_data import MANIFEST_COLUMNS, SplitData
 

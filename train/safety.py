@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from core.assessment import NOT_MRI, assess
-from core.checkpoint import read_metadata, write_json_atomic
-from core.inference import Classifier
-from core.ood import GateSettings, fit_gate, signatures, stage_statistics
-from core.run_folder import GATE_FILE, RunFolder
-from core.scan_io import load_scan
-from core.scoring import score_images
+from core.decide.assessment import NOT_MRI, assess
+from core.io.scan_io import load_scan
+from core.model.checkpoint import read_metadata, write_json_atomic
+from core.model.inference import Classifier
+from core.model.ood import GateSettings, fit_gate, signatures, stage_statistics
+from core.report.scoring import score_images
+from core.run.run_folder import GATE_FILE, RunFolder
 from train.abstention import choose_threshold, selective_summary, tradeoff
 from train.dataset import PreparedData, Source, prepare
 from train.non_mri import gate_examples, non_mri_images

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.scan_attributes import plane_from_path, sequence_from_path
-from core.training_copies import hash_hex
+from core.io.scan_attributes import plane_from_path, sequence_from_path
+from core.run.training_copies import hash_hex
 from train.dataset import TEST_FOLDER, PreparedData
 from train.dedup import duplicate_groups
 from train.splits import EXCLUDED, TEST, TRAIN, VAL, assign_splits

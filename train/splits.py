@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from core.run_folder import EXCLUDED, TEST, TRAIN, VAL
+from core.run.run_folder import EXCLUDED, TEST, TRAIN, VAL
 
 
 def assign_splits(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoint import write_bytes_atomic
+from core.model.checkpoint import write_bytes_atomic
 
 RESUME_FOLDER = "resume"
 STATE_FILE = "last.pt"

@@ -11,14 +11,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.gradcam import METHODS
-from core.intervals import plural
+from core.io.png import png_bytes, thumbnail
+from core.io.scan_io import View
 from core.labels import STATUS_TEXT, display_name, status_text
-from core.png import png_bytes, thumbnail
-from core.report_html import ReaderFields, ReportEntry, build_report
-from core.report_pdf import ReportPdfError, report_pdf
-from core.results import SORT_KEYS, Provenance, ScanResult, filter_results, results_csv, sort_results
-from core.scan_io import View
+from core.model.gradcam import METHODS
+from core.report.intervals import plural
+from core.report.report_html import ReaderFields, ReportEntry, build_report
+from core.report.report_pdf import ReportPdfError, report_pdf
+from core.report.results import SORT_KEYS, Provenance, ScanResult, filter_results, results_csv, sort_results
 from ui import charts, localisation_view, resources, scan_analysis
 from ui.scan_analysis import Entry
 from ui.scan_panel import CAM_METHOD_KEY, CAM_OPACITY_KEY

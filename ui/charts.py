@@ -7,9 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.intervals import percent
 from core.labels import display_name
-from core.run_report import Curve
+from core.report.intervals import percent
+from core.report.run_report import Curve
 
 # One colour per class everywhere (colour-blind-safe Okabe-Ito hues), gray for anything else.
 _PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442"]

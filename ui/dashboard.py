@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import run_report
-from core.intervals import percent, plural, rate_text
 from core.labels import display_name
-from core.run_report import SUBSETS, Run
+from core.report import run_report
+from core.report.intervals import percent, plural, rate_text
+from core.report.run_report import SUBSETS, Run
 from ui import charts
 
 GALLERY_PAGE = 24

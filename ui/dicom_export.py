@@ -15,17 +15,17 @@ from pathlib import Path
 import streamlit as st
 from pydicom.dataset import Dataset
 
-from core.assessment import Assessment
-from core.dicom_results import (
+from core.decide.assessment import Assessment
+from core.io.scan_io import DICOM, View
+from core.model.gradcam import overlay
+from core.pacs import Pacs, PacsError, file_bytes, read_dataset
+from core.report.dicom_results import (
     Finding,
     UnfileableSourceError,
     check_sources,
     secondary_capture,
     structured_report,
 )
-from core.gradcam import overlay
-from core.pacs import Pacs, PacsError, file_bytes, read_dataset
-from core.scan_io import DICOM, View
 from ui import pacs_source, resources, scan_analysis
 from ui.scan_analysis import Entry, widget_key
 from ui.session import memo

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.assessment import Assessment
-from core.gradcam import CLASS_AGNOSTIC, METHODS
+from core.decide.assessment import Assessment
+from core.io.scan_io import View
 from core.labels import display_name
-from core.scan_io import View
+from core.model.gradcam import CLASS_AGNOSTIC, METHODS
 from ui import localisation_view, scan_analysis
 from ui.scan_analysis import Entry, widget_key
 

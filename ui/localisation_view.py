@@ -8,13 +8,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import localisation_scores
-from core.gradcam import METHODS
-from core.intervals import percent
 from core.labels import display_name
-from core.run_folder import RunFolder
+from core.model.gradcam import METHODS
+from core.report import localisation_scores
+from core.report.intervals import percent
+from core.run.run_folder import RunFolder
 
-# The Evaluation page's test subsets (core.run_report.SUBSETS) -> the report's.
+# The Evaluation page's test subsets (core.report.run_report.SUBSETS) -> the report's.
 PAGE_SUBSETS = {"full": "all", "leak_free": "leak_free"}
 COMMAND = (
     "python -m train.localisation --weights weights/default --data ../shared/data/brain-tumor-mri "

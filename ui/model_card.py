@@ -6,13 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import run_report
-from core.assessment import OK
-from core.intervals import interval_of, percent, plural
+from core.decide.assessment import OK
+from core.io.samples import list_samples
 from core.labels import display_name, status_text
-from core.model_info import ModelInfo
-from core.run_report import SUBSETS, Run
-from core.samples import list_samples
+from core.report import run_report
+from core.report.intervals import interval_of, percent, plural
+from core.report.run_report import SUBSETS, Run
+from core.run.model_info import ModelInfo
 
 
 def render(run: Run, info: ModelInfo) -> None:
@@ -52,7 +52,7 @@ def _model(run: Run, info: ModelInfo) -> None:
     st.markdown(
         f"`{info.architecture}` on {info.img_size or '?'}×{info.img_size or '?'} px grayscale input. Every image, "
         f"in training and in this app alike, is {'cropped to the head, ' if preprocessing.get('crop_to_head') else ''}"
-        "padded to a square, resized and contrast-stretched by the same code (`core/preprocessing.py`); the "
+        "padded to a square, resized and contrast-stretched by the same code (`core/model/preprocessing.py`); the "
         "answer averages the image and its mirror image. Probabilities are temperature-scaled on the validation "
         "split so that a stated 90 % means about 90 % correct."
     )

@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core.checkpoint import CheckpointError
-from core.gradcam import Explainer
-from core.inference import Classifier
-from core.model_info import ModelInfo
-from core.run_folder import METADATA_FILE, METRICS_FILE, WEIGHTS_FILE
-from core.run_report import Run, load_run
-from core.runs import find_runs, weights_root
-from core.scope import ScopeReport
-from core.threads import limit_threads
+from core.decide.scope import ScopeReport
+from core.model.checkpoint import CheckpointError
+from core.model.gradcam import Explainer
+from core.model.inference import Classifier
+from core.model.threads import limit_threads
+from core.report.run_report import Run, load_run
+from core.run.model_info import ModelInfo
+from core.run.run_folder import METADATA_FILE, METRICS_FILE, WEIGHTS_FILE
+from core.run.runs import find_runs, weights_root
 from ui.flow import end_page
 
 # Threads per request, for PyTorch's intra-op pool and numpy's BLAS alike: 1. Each session runs its requests
@@ -30,7 +30,7 @@ from ui.flow import end_page
 # client, predict 15 against 40 ms and predict + Grad-CAM 32 against 71 ms (median; p95 45 against 100 ms);
 # 20 clients, predict + Grad-CAM 31.4 against 19.9 requests/s (p95 1.1 against 1.7 s).
 THREADS_PER_REQUEST = 1
-# Network copies Grad-CAM may use at once (core/gradcam.py): 1, so explanations take turns; predictions never
+# Network copies Grad-CAM may use at once (core/model/gradcam.py): 1, so explanations take turns; predictions never
 # wait for them. Same measurements, 20 clients, 1 thread: 1, 2 and 4 copies gave 31.4, 30.6 and 21.2
 # requests/s (p95 1.1, 1.3 and 1.5 s). Much of an explanation holds the GIL (by hand: two explanations on two
 # copies ran 1.15 to 1.4 times as fast as one, not twice), and the second core is already busy with the

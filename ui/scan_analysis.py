@@ -17,23 +17,23 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import assessment as assessment_module  # called through the module so tests can substitute it
-from core import scope
-from core.acquisition import scope_facts
-from core.assessment import Assessment
-from core.dicom_io import Window, auto_window
-from core.gradcam import overlay, with_colour_key
-from core.image_io import UnreadableScanError
-from core.intervals import percent
+from core.decide import assessment as assessment_module  # called through the module so tests can substitute it
+from core.decide import scope
+from core.decide.assessment import Assessment
+from core.decide.scope import ScanFacts, ScopeCheck, check_scope
+from core.decide.slice_sweep import Sweep, sweep
+from core.decide.view_alternatives import answer_in_words, changed_answers
+from core.io.acquisition import scope_facts
+from core.io.dicom_io import Window, auto_window
+from core.io.image_io import UnreadableScanError
+from core.io.png import data_uri, png_bytes, thumbnail
+from core.io.samples import list_samples
+from core.io.scan_io import DICOM, NIFTI, UNEXPECTED_FAILURE_MESSAGE, Scan, View, load_scan
+from core.io.zip_input import RefusedArchive, ZipContents, is_zip, read_zip
 from core.labels import ERROR
-from core.png import data_uri, png_bytes, thumbnail
-from core.results import ScanResult, scan_result
-from core.samples import list_samples
-from core.scan_io import DICOM, NIFTI, UNEXPECTED_FAILURE_MESSAGE, Scan, View, load_scan
-from core.scope import ScanFacts, ScopeCheck, check_scope
-from core.slice_sweep import Sweep, sweep
-from core.view_alternatives import answer_in_words, changed_answers
-from core.zip_input import RefusedArchive, ZipContents, is_zip, read_zip
+from core.model.gradcam import overlay, with_colour_key
+from core.report.intervals import percent
+from core.report.results import ScanResult, scan_result
 from ui import resources
 from ui.session import memo
 
@@ -75,7 +75,7 @@ def collect(uploads, use_samples: bool) -> list[Entry]:
 
 def _upload_sources(upload) -> list[tuple[str, str, Callable[[], bytes]]]:
     """One source per uploaded file; a ZIP (a series exported from a viewer, say) gives one per member, read in
-    memory by core.zip_input with its safety checks, once per session."""
+    memory by core.io.zip_input with its safety checks, once per session."""
     key = f"upload:{upload.file_id}"
     if not is_zip(upload.getvalue()[:4]):  # uploads and PACS files alike hold their bytes in memory
         return [(key, upload.name, upload.getvalue)]
@@ -237,10 +237,10 @@ def answer_depends_on(run: Path, entry: Entry, view: View, alternatives: list[tu
 
 
 def scope_check(run: Path, entry: Entry, view: View) -> ScopeCheck:
-    """Is this scan like the ones the model was validated on (core.scope), from what its file says."""
+    """Is this scan like the ones the model was validated on (core.decide.scope), from what its file says."""
     scan = entry.scan
     if scan.kind == DICOM:
-        facts = scope_facts(scan.dicom.acquisition, entry.name)  # the tags' plane and sequence (core.acquisition)
+        facts = scope_facts(scan.dicom.acquisition, entry.name)  # the tags' plane and sequence (core.io.acquisition)
     elif scan.kind == NIFTI:
         facts = ScanFacts.from_name(scope.NIFTI, entry.name, plane=view.plane, plane_from="the file's orientation")
     else:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.assessment import Assessment
-from core.scan_io import DICOM, NIFTI, View
-from core.view_alternatives import neighbour_alternatives, window_alternatives
+from core.decide.assessment import Assessment
+from core.decide.view_alternatives import neighbour_alternatives, window_alternatives
+from core.io.scan_io import DICOM, NIFTI, View
 from ui import charts, dicom_export, explanation, resources, scan_analysis, sweep_view, verdict
 from ui.scan_analysis import Entry, widget_key
 

@@ -3,7 +3,7 @@ gives it, the sweep of every slice's status, and the slices the answer rests on,
 
 Slices reach this panel like any upload (files uploaded together, the members of a ZIP, or a PACS retrieval
 handed over as in-memory files); the page has already assessed each one exactly as a single slice, and the
-series answer is built from those very answers (core/series_rule.py).
+series answer is built from those very answers (core/decide/series_rule.py).
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.acquisition import scope_facts
-from core.assessment import NOT_MRI, OK, Assessment
-from core.dicom_results import Finding
-from core.dicom_series import Series, group_series
+from core.decide.assessment import NOT_MRI, OK, Assessment
+from core.decide.scope import check_scope
+from core.decide.series_rule import DEFAULT_RULE, SeriesAnswer, series_answer
+from core.decide.slice_sweep import Sweep, has_tissue
+from core.io.acquisition import scope_facts
+from core.io.dicom_series import Series, group_series
+from core.io.png import png_bytes, thumbnail
+from core.io.scan_io import DICOM
 from core.labels import display_name
-from core.png import png_bytes, thumbnail
-from core.scan_io import DICOM
-from core.scope import check_scope
-from core.series_rule import DEFAULT_RULE, SeriesAnswer, series_answer
-from core.slice_sweep import Sweep, has_tissue
+from core.report.dicom_results import Finding
 from ui import dicom_export, resources, scan_analysis, sweep_view
 from ui.batch import DETAIL_KEY
 from ui.scan_analysis import Entry
@@ -94,7 +94,7 @@ def _facts(series: Series) -> str:
 
 
 def _scope_notice(run: Path, series: Series) -> None:
-    """Whether the series is like the scans the model was validated on (core.scope), said above the answer."""
+    """Whether the series is like the scans the model was validated on (core.decide.scope), said above the answer."""
     check = check_scope(resources.scope_report(run), scope_facts(series.acquisition))
     if check.inside is False:
         st.warning(f"**{check.headline}.** " + " ".join(check.reasons), icon=":material/explore_off:")

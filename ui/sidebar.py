@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.checkpoint import CheckpointError
-from core.intervals import percent, rate_of
 from core.labels import display_name
+from core.model.checkpoint import CheckpointError
+from core.report.intervals import percent, rate_of
 from ui import resources
 from ui.notice import IN_MEMORY, NOTICE
 

@@ -6,8 +6,8 @@ from collections import Counter
 
 import streamlit as st
 
+from core.decide.slice_sweep import NO_TISSUE, Sweep
 from core.labels import status_text
-from core.slice_sweep import NO_TISSUE, Sweep
 from ui import charts
 
 LEGEND = (

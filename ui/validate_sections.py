@@ -1,7 +1,7 @@
 """Sections of the Validate page: gather the labelled scans, map their labels, score them, show the results.
 
 Everything stays in this session's memory: uploads and ZIP members are bytes, never files. The page scores
-through `core.validation` (and so `core.scoring`), the path `python -m train.evaluate --labels` takes too.
+through `core.report.validation` (and so `core.report.scoring`), the path `python -m train.evaluate --labels` takes too.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import run_report
-from core.file_kinds import describe_kind, is_picture_kind
-from core.intervals import percent, plural, rate_of, small_set_warning
-from core.labelled_set import LabelledSet, LabelsError, from_csv, from_folders, read_labels_csv
+from core.io.file_kinds import describe_kind, is_picture_kind
+from core.io.zip_input import RefusedArchive, is_zip, read_zip
 from core.labels import canonical_label, display_name
-from core.run_folder import RunFolder
-from core.training_copies import TrainingCopies
-from core.validation import ValidationRun, predictions_frame, run_metrics, score_set
-from core.zip_input import RefusedArchive, is_zip, read_zip
+from core.report import run_report
+from core.report.intervals import percent, plural, rate_of, small_set_warning
+from core.report.labelled_set import LabelledSet, LabelsError, from_csv, from_folders, read_labels_csv
+from core.report.validation import ValidationRun, predictions_frame, run_metrics, score_set
+from core.run.run_folder import RunFolder
+from core.run.training_copies import TrainingCopies
 from ui import dashboard, resources
 from ui.validation_figures import MIN_FOR_CURVES, figures
 from ui.validation_report import PARTS, headline_frame, public_name, report_html, report_json

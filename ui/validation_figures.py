@@ -1,5 +1,5 @@
 """The Validate page's charts, for the page and for the downloadable report alike: the evaluation page's
-own figures (ui/charts.py), drawn from a validation's predictions and `core.scoring.summarise` numbers."""
+own figures (ui/charts.py), drawn from a validation's predictions and `core.report.scoring.summarise` numbers."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core import run_report
-from core.intervals import percent
+from core.report import run_report
+from core.report.intervals import percent
 from ui import charts
 
 MIN_FOR_CURVES = 20  # fewer images than this: no ROC, precision-recall, reliability or risk–coverage curve

@@ -15,10 +15,10 @@ from html import escape
 import numpy as np
 import pandas as pd
 
-from core.intervals import percent
+from core.io.png import data_uri, png_bytes
 from core.labels import display_name
-from core.png import data_uri, png_bytes
-from core.validation import ValidationRun, predictions_frame
+from core.report.intervals import percent
+from core.report.validation import ValidationRun, predictions_frame
 from ui.validation_figures import figures
 
 PARTS = {"clean": "Not copies of training images", "all": "Every image"}  # the honest part first

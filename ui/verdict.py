@@ -1,15 +1,15 @@
 """The answer for one scan, as the clinician reads it first: a class with its calibrated confidence, or a
 clearly different banner when the product gives no class (uncertain, unlike the training scans, too small);
-and beside it, how far the model has been validated for a scan like this one (core/scope.py)."""
+and beside it, how far the model has been validated for a scan like this one (core/decide/scope.py)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.assessment import NOT_MRI, OK, TOO_SMALL, UNCERTAIN, Assessment
-from core.intervals import percent
+from core.decide.assessment import NOT_MRI, OK, TOO_SMALL, UNCERTAIN, Assessment
+from core.decide.scope import ScopeCheck, ScopeReport
 from core.labels import display_name, tumour_probability
-from core.scope import ScopeCheck, ScopeReport
+from core.report.intervals import percent
 
 SCOPE_ICONS = {True: ":material/verified:", False: ":material/explore_off:", None: ":material/help:"}
 

@@ -1,0 +1,1 @@
+"""Reading scans: files, DICOM, NIfTI, ZIPs, what a file is and what its tags say."""

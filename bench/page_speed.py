@@ -13,7 +13,7 @@ would fail it for the wrong reason; this script is where the targets live.
 Timings besides the browser test's: the first scan on a fresh server, uploaded the moment the upload box
 shows, with the page opened as soon as the server answers (the worst case: app.py's start-up import of
 PyTorch is still running) and 5 s after (a first user who arrives a little after a restart); and
-`python -m core.predict --help`. With `--concurrent-load N`, N busy-looping processes share
+`python -m cli.predict --help`. With `--concurrent-load N`, N busy-looping processes share
 the cores for the whole measurement (a second user's job, a training), the loaded targets apply, and the
 result goes to page_speed-cpu-loaded.json.
 
@@ -103,11 +103,11 @@ def first_scan_to_verdict(opened_after: float = 0.0) -> float:
 
 
 def predict_help() -> float:
-    """Seconds for `python -m core.predict --help`, the best of three (the first may read files from disk)."""
+    """Seconds for `python -m cli.predict --help`, the best of three (the first may read files from disk)."""
     times = []
     for _ in range(3):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "core.predict", "--help"], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "cli.predict", "--help"], cwd=ROOT, check=True, capture_output=True)
         times.append(time.perf_counter() - started)
     return min(times)
 

@@ -17,16 +17,16 @@ import pytest
 from PIL import Image
 from streamlit import config as streamlit_config
 
+import cli.predict_files
 import core.decide.assessment
 import core.io.dicom_io
 import core.io.nifti_io
-import core.predict_files
+from cli.predict import main
+from cli.predict_files import classify_files, expand_paths
 from core.decide.layout import count_slices
 from core.io.image_io import MIN_SIDE, UnreadableScanError, UnsupportedFormatError
 from core.io.scan_io import DICOM, IMAGE, NIFTI, View, load_scan
 from core.model.inference import Classifier
-from core.predict import main
-from core.predict_files import classify_files, expand_paths
 from tests import peak_memory
 from tests.apptest import serve, start, upload
 from tests.hostile_files import (
@@ -399,7 +399,7 @@ def test_special_files_are_not_read(tmp_path, tiny_weights):
 
 
 def test_a_file_larger_than_any_scan_is_refused_before_it_is_read(tmp_path, tiny_weights, monkeypatch):
-    monkeypatch.setattr(core.predict_files, "MAX_FILE_BYTES", MB)
+    monkeypatch.setattr(cli.predict_files, "MAX_FILE_BYTES", MB)
     big = tmp_path / "big.dcm"
     big.write_bytes(bytes(MB + 1))
     (result,) = classify_files(Classifier(tiny_weights, "cpu"), [big])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.predict import main
+from cli.predict import main
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = [
@@ -110,7 +110,7 @@ def test_predictions_reproduce_the_reported_test_accuracy(synthetic_dataset, ans
 def test_module_entry_point_writes_csv_to_stdout_and_progress_elsewhere(synthetic_dataset, answering_weights):
     scan = next((synthetic_dataset / "Testing" / "notumor").iterdir())
     result = subprocess.run(
-        [sys.executable, "-m", "core.predict", str(scan), "--weights", str(answering_weights)],
+        [sys.executable, "-m", "cli.predict", str(scan), "--weights", str(answering_weights)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -191,7 +191,7 @@ def test_csv_replaces_its_own_earlier_csv_atomically(tmp_path, scan, tiny_weight
         raise RuntimeError("interrupted")
 
     out.write_text(first)
-    monkeypatch.setattr("core.predict_files.classify_files", fail_midway)
+    monkeypatch.setattr("cli.predict_files.classify_files", fail_midway)
     with pytest.raises(RuntimeError):
         cli(scan, "--csv", out, weights=tiny_weights)
     assert out.read_text() == first  # written to a temporary file, renamed only when complete
@@ -216,7 +216,7 @@ def test_help_answers_without_loading_pytorch():
     """`--help` is read before anything else; loading PyTorch for it took 6-10 s on 2 cores."""
     check = (
         "import sys\n"
-        "from core.predict import main\n"
+        "from cli.predict import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit as done:\n    assert done.code == 0\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )

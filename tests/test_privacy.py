@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
+from cli.predict import main
 from core.decide.assessment import assess
 from core.io.image_io import UnreadableScanError
 from core.io.png import png_bytes
@@ -29,7 +30,6 @@ from core.labels import ERROR
 from core.model.gradcam import METHODS, Explainer, overlay
 from core.model.inference import Classifier
 from core.pacs import Pacs, StudyQuery
-from core.predict import main
 from core.report.report_html import ReportEntry, build_report
 from core.report.results import Provenance, ScanResult, results_csv
 from core.run.model_info import ModelInfo

@@ -1,4 +1,4 @@
-"""Batch prediction: `python -m core.predict PATH [PATH ...] [--weights DIR] [--csv FILE [--force]]`.
+"""Batch prediction: `python -m cli.predict PATH [PATH ...] [--weights DIR] [--csv FILE [--force]]`.
 
 Files and folders (recursive), read by content like the app reads uploads: images, DICOM (its middle frame)
 and NIfTI (its middle axial slice). One CSV row per file (columns: core/report/results.py); a file that cannot be
@@ -57,7 +57,7 @@ class Tally:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m core.predict",
+        prog="python -m cli.predict",
         description=__doc__.split("\n")[0],
         epilog=EXIT_STATUS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # Loaded after the arguments are parsed: they import PyTorch (seconds), which `--help` has no use for.
-    from core import predict_files
+    from cli import predict_files
     from core.model.checkpoint import CheckpointError
     from core.model.inference import Classifier
     from core.report.results import Provenance, write_results_csv

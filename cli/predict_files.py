@@ -1,5 +1,5 @@
-"""The work behind `python -m core.predict`: find the files, read each one as the app reads an upload, assess
-them in batches, and write the CSV only when it is complete. core/predict.py is the command line around it.
+"""The work behind `python -m cli.predict`: find the files, read each one as the app reads an upload, assess
+them in batches, and write the CSV only when it is complete. cli/predict.py is the command line around it.
 """
 
 from __future__ import annotations

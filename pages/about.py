@@ -2,5 +2,5 @@
 
 from ui import model_card, resources
 
-run_path = resources.require_run()
-model_card.render(resources.report(run_path), resources.model_info(run_path))
+run = resources.require_run()
+model_card.render(resources.report(run), resources.model_info(run))

@@ -8,18 +8,19 @@ from ui import dashboard, localisation_view, resources
 TAB_KEY = "eval:tab"
 
 st.title("Held-out evaluation")
-run_path = resources.require_run()
-run = resources.report(run_path)
+run = resources.require_run()
+report = resources.report(run)
 st.caption(
-    f"Run `{run.name}` ({run.metadata.get('architecture', '?')}), trained {str(run.metadata.get('created', ''))[:10]}. "
+    f"Run `{report.name}` ({report.metadata.get('architecture', '?')}), trained "
+    f"{str(report.metadata.get('created', ''))[:10]}. "
     "Every number below comes from the report written by the training run; none is typed in."
 )
-if run.problems:
-    st.caption("Not in this run's report: " + "; ".join(run.problems) + ".")
+if report.problems:
+    st.caption("Not in this run's report: " + "; ".join(report.problems) + ".")
 
-dashboard.headline_cards(run)
+dashboard.headline_cards(report)
 st.subheader("Where this model has been measured")
-dashboard.measured_on(run)
+dashboard.measured_on(report)
 subset = st.radio(
     "Test subset for the sections below",
     list(SUBSETS),
@@ -48,45 +49,45 @@ overview, calibration, training, errors, looks, other_sources, data, compare = s
 if overview.open:
     with overview:
         st.subheader("Confusion matrix")
-        dashboard.confusion_matrices(run, subset)
+        dashboard.confusion_matrices(report, subset)
         st.subheader("Per class")
-        dashboard.per_class(run, subset)
+        dashboard.per_class(report, subset)
         st.subheader("ROC and precision-recall")
-        dashboard.curves(run, subset)
+        dashboard.curves(report, subset)
 if calibration.open:
     with calibration:
         st.subheader("Reliability")
-        dashboard.reliability(run, subset)
+        dashboard.reliability(report, subset)
         st.subheader("Risk–coverage")
-        dashboard.risk_coverage(run)
+        dashboard.risk_coverage(report)
 if training.open:
     with training:
         st.subheader("Training curves")
-        dashboard.training(run)
+        dashboard.training(report)
 if errors.open:
     with errors:
         st.subheader("Misclassified test images")
-        dashboard.misclassified_gallery(run, subset)
+        dashboard.misclassified_gallery(report, subset)
 if looks.open:
     with looks:
         st.subheader("Where the model looks")
-        localisation_view.where_the_model_looks(run_path, subset)
+        localisation_view.where_the_model_looks(run, subset)
 if other_sources.open:
     with other_sources:
         st.subheader("Sets scored after training")
-        if run.externals:
-            dashboard.external_set(run)
+        if report.externals:
+            dashboard.external_set(report)
         else:
             st.caption("No other set has been scored for this run.")
 if data.open:
     with data:
         st.subheader("Data")
-        dashboard.data_summary(run)
+        dashboard.data_summary(report)
 if compare.open:
     with compare:
-        others = [path for path in resources.available_runs() if path != run_path]
+        others = [path for path in resources.available_runs() if path != run]
         if not others:
             st.caption("Only one run in the weights folder; train another to compare.")
         else:
             other = st.selectbox("Compare with", others, format_func=lambda path: path.name, key="eval:compare")
-            dashboard.comparison([run, resources.report(other)])
+            dashboard.comparison([report, resources.report(other)])

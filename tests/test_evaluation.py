@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 
 from core.report import run_report
-from core.report.run_report import load_run
+from core.report.run_report import load_report
 
 SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "default"
 
 
 @pytest.fixture(scope="module")
 def run(tiny_weights):
-    return load_run(tiny_weights)
+    return load_report(tiny_weights)
 
 
 def test_a_complete_report_loads_without_problems(run):
@@ -45,7 +45,7 @@ def test_one_vs_rest_areas_by_hand():
 
 @pytest.mark.skipif(not SHIPPED.joinpath("predictions.csv").is_file(), reason="no shipped weights report")
 def test_roc_areas_from_predictions_reproduce_the_shipped_report():
-    shipped = load_run(SHIPPED)
+    shipped = load_report(SHIPPED)
     curves = run_report.roc_curves(shipped.predictions, shipped.classes)
     for name in shipped.classes:
         # predictions.csv rounds probabilities to 6 decimals: ties may move the AUC in the 4th decimal
@@ -99,7 +99,7 @@ def test_missing_and_damaged_artifacts_become_notes_not_errors(tmp_path, tiny_we
     for name in ("history.csv", "misclassified.npz", "predictions.csv"):
         (partial / name).unlink()
     (partial / "metrics.json").write_text("{ not json")
-    loaded = load_run(partial)
+    loaded = load_report(partial)
     assert loaded.metrics is None and loaded.history is None and loaded.predictions is None
     assert len(loaded.problems) == 4 and any("metrics.json could not be read" in p for p in loaded.problems)
     assert loaded.test("full") is None and run_report.misclassified_in(loaded, "full") == []
@@ -109,7 +109,7 @@ def test_missing_and_damaged_artifacts_become_notes_not_errors(tmp_path, tiny_we
 def test_comparison_puts_runs_side_by_side(tmp_path, tiny_weights, run):
     other_path = tmp_path / "other"
     shutil.copytree(tiny_weights, other_path)
-    other = load_run(other_path)
+    other = load_report(other_path)
     table = run_report.comparison([run, other])
     assert list(table.columns) == ["subset", "metric", run.name, "other"]
     accuracy = table[(table.metric == "accuracy") & (table.subset == "Full test set")]
@@ -118,7 +118,7 @@ def test_comparison_puts_runs_side_by_side(tmp_path, tiny_weights, run):
     metadata = json.loads((other_path / "metadata.json").read_text())
     metadata["data"]["manifest_sha256"] = "0" * 64
     (other_path / "metadata.json").write_text(json.dumps(metadata))
-    assert not run_report.same_test_data([run, load_run(other_path)])
+    assert not run_report.same_test_data([run, load_report(other_path)])
 
 
 def test_recipe_reads_the_training_arguments(run):

@@ -10,7 +10,7 @@ from PIL import Image
 
 from core.io.png import data_uri, png_bytes, thumbnail
 from core.labels import display_name, status_text, tumour_probability
-from core.report.run_report import load_run
+from core.report.run_report import load_report
 from core.run.model_info import ModelInfo
 from core.run.runs import ROOT_VARIABLE, find_runs, weights_root
 
@@ -49,7 +49,7 @@ def test_runs_are_found_default_first(tmp_path, tiny_weights, monkeypatch):
 
 
 def test_model_info_from_a_trained_run(tiny_weights):
-    run = load_run(tiny_weights)
+    run = load_report(tiny_weights)
     info = ModelInfo.from_artifacts(run.metadata, run.metrics)
     assert info.accuracy_full == run.metrics["test"]["full"]["accuracy"]
     assert info.leak_free_images == run.metrics["test"]["leak_free"]["n"]
@@ -59,7 +59,7 @@ def test_model_info_from_a_trained_run(tiny_weights):
 
 
 def test_model_info_names_other_sets_by_their_clean_figure(tiny_weights):
-    run = load_run(tiny_weights)
+    run = load_report(tiny_weights)
     scored = {"hospital-b": {"all": {"n": 30, "accuracy": 0.9}, "clean": {"n": 20, "accuracy": 0.85}}}
     empty = {"hospital-c": {"all": {"n": 3, "accuracy": 1.0}, "clean": {"n": 0}}}
     info = ModelInfo.from_artifacts(run.metadata, run.metrics, {**scored, **empty})

@@ -10,17 +10,17 @@ import streamlit as st
 from core.labels import display_name
 from core.report import run_report
 from core.report.intervals import percent, plural, rate_text
-from core.report.run_report import SUBSETS, Run
+from core.report.run_report import SUBSETS, RunReport
 from ui import charts
 
 GALLERY_PAGE = 24
 
 
-def headline_cards(run: Run) -> None:
+def headline_cards(report: RunReport) -> None:
     columns = st.columns(2, gap="large")
     for column, (subset, label) in zip(columns, SUBSETS.items(), strict=True):
         with column, st.container(border=True):
-            test = run.test(subset)
+            test = report.test(subset)
             if test is None:
                 st.markdown(f"**{label}**")
                 st.caption("Not in this run's report.")
@@ -37,22 +37,22 @@ def headline_cards(run: Run) -> None:
                 card.metric(title, "n/a" if value is None else percent(value))
 
 
-def confusion_matrices(run: Run, subset: str) -> None:
-    test = run.test(subset)
+def confusion_matrices(report: RunReport, subset: str) -> None:
+    test = report.test(subset)
     if test is None or not test.get("confusion_matrix"):
         st.caption("No confusion matrix in this run's report.")
         return
     counts = np.array(test["confusion_matrix"])
     left, right = st.columns(2)
-    left.plotly_chart(charts.confusion_heatmap(counts, run.classes, normalised=False), key=f"cm-counts-{subset}")
+    left.plotly_chart(charts.confusion_heatmap(counts, report.classes, normalised=False), key=f"cm-counts-{subset}")
     right.plotly_chart(
-        charts.confusion_heatmap(run_report.row_normalised(counts), run.classes, normalised=True),
+        charts.confusion_heatmap(run_report.row_normalised(counts), report.classes, normalised=True),
         key=f"cm-norm-{subset}",
     )
 
 
-def per_class(run: Run, subset: str) -> None:
-    test = run.test(subset)
+def per_class(report: RunReport, subset: str) -> None:
+    test = report.test(subset)
     if test is not None:
         per_class_metrics(test)
 
@@ -73,23 +73,23 @@ def per_class_metrics(metrics: dict) -> None:
     )
 
 
-def curves(run: Run, subset: str) -> None:
-    if run.predictions is None:
+def curves(report: RunReport, subset: str) -> None:
+    if report.predictions is None:
         st.caption("predictions.csv is missing: no ROC or precision-recall curves.")
         return
-    rows = run_report.subset(run.predictions, subset)
+    rows = run_report.subset(report.predictions, subset)
     if rows.empty:
         st.caption("No test images in this subset.")
         return
     left, right = st.columns(2)
-    left.plotly_chart(charts.curves_figure(run_report.roc_curves(rows, run.classes), "roc"), key=f"roc-{subset}")
+    left.plotly_chart(charts.curves_figure(run_report.roc_curves(rows, report.classes), "roc"), key=f"roc-{subset}")
     right.plotly_chart(
-        charts.curves_figure(run_report.precision_recall_curves(rows, run.classes), "pr"), key=f"pr-{subset}"
+        charts.curves_figure(run_report.precision_recall_curves(rows, report.classes), "pr"), key=f"pr-{subset}"
     )
 
 
-def reliability(run: Run, subset: str) -> None:
-    test = run.test(subset)
+def reliability(report: RunReport, subset: str) -> None:
+    test = report.test(subset)
     bins = (test or {}).get("reliability") or {}
     if not bins:
         st.caption("No reliability bins in this run's report.")
@@ -100,7 +100,7 @@ def reliability(run: Run, subset: str) -> None:
         charts.reliability_figure(before, after, test.get("ece_uncalibrated"), test.get("ece")),
         key=f"reliability-{subset}",
     )
-    calibration = (run.metrics or {}).get("calibration") or {}
+    calibration = (report.metrics or {}).get("calibration") or {}
     if "temperature" in calibration:
         st.caption(
             f"Temperature {calibration['temperature']:.3f}, fitted on the validation split "
@@ -111,16 +111,16 @@ def reliability(run: Run, subset: str) -> None:
         )
 
 
-def risk_coverage(run: Run) -> None:
+def risk_coverage(report: RunReport) -> None:
     """From predictions.csv: what abstaining on the least confident images would buy. The abstention
     policy the product applies, when the report records one (metrics["abstention"]), is listed below."""
-    if run.predictions is None:
+    if report.predictions is None:
         st.caption("predictions.csv is missing: no risk–coverage curve.")
         return
     curves_by_subset = {
-        label: run_report.risk_coverage(run_report.subset(run.predictions, subset))
+        label: run_report.risk_coverage(run_report.subset(report.predictions, subset))
         for subset, label in SUBSETS.items()
-        if not run_report.subset(run.predictions, subset).empty
+        if not run_report.subset(report.predictions, subset).empty
     }
     st.plotly_chart(charts.risk_coverage_figure(curves_by_subset), key="risk-coverage")
     summary = []
@@ -130,14 +130,14 @@ def risk_coverage(run: Run) -> None:
             f"{label.lower()}: {percent(curve.y[-1])} answering all, {percent(at_90)} answering the 90 % most confident"
         )
     st.caption("Error rate among answered images — " + "; ".join(summary) + ".")
-    abstention = (run.metrics or {}).get("abstention")
+    abstention = (report.metrics or {}).get("abstention")
     if abstention:
         st.markdown(
             f"**The product's abstention: no class below {percent(abstention['threshold'])} calibrated confidence** "
             f"({abstention.get('rule', 'rule not recorded')})"
         )
         st.dataframe(_abstention_table(abstention), hide_index=True)
-    gate = (run.metrics or {}).get("ood")
+    gate = (report.metrics or {}).get("ood")
     if gate:
         non_mri = gate["non_mri"]
         st.markdown(
@@ -156,12 +156,12 @@ def risk_coverage(run: Run) -> None:
         st.dataframe(_gate_table(gate), hide_index=True)
 
 
-def training(run: Run) -> None:
-    if run.history is None or run.history.empty:
+def training(report: RunReport) -> None:
+    if report.history is None or report.history.empty:
         st.caption("history.csv is missing: no training curves.")
         return
-    st.plotly_chart(charts.training_curves(run.history), key="training-curves")
-    outcome = (run.metrics or {}).get("training") or {}
+    st.plotly_chart(charts.training_curves(report.history), key="training-curves")
+    outcome = (report.metrics or {}).get("training") or {}
     if outcome:
         st.caption(
             f"{outcome.get('epochs_run', '?')} epochs run; the epoch kept is {outcome.get('best_epoch', '?')} "
@@ -169,15 +169,15 @@ def training(run: Run) -> None:
         )
 
 
-def misclassified_gallery(run: Run, subset: str) -> None:
-    indices = run_report.misclassified_in(run, subset)
-    if run.misclassified is None:
+def misclassified_gallery(report: RunReport, subset: str) -> None:
+    indices = run_report.misclassified_in(report, subset)
+    if report.misclassified is None:
         st.caption("misclassified.npz is missing: no gallery.")
         return
     if not indices:
         st.caption("No misclassified test images in this subset.")
         return
-    wrong = run.misclassified
+    wrong = report.misclassified
     true_classes = sorted({wrong.true[i] for i in indices})
     chosen = st.multiselect(
         "True class", true_classes, default=true_classes, format_func=display_name, key=f"gallery-true-{subset}"
@@ -197,8 +197,8 @@ def misclassified_gallery(run: Run, subset: str) -> None:
         )
 
 
-def data_summary(run: Run) -> None:
-    data = (run.metrics or {}).get("data")
+def data_summary(report: RunReport) -> None:
+    data = (report.metrics or {}).get("data")
     if not data:
         st.caption("No data summary in this run's report.")
         return
@@ -246,19 +246,19 @@ def data_summary(run: Run) -> None:
     )
 
 
-def comparison(runs: list[Run]) -> None:
-    if not run_report.same_test_data(runs):
+def comparison(reports: list[RunReport]) -> None:
+    if not run_report.same_test_data(reports):
         st.warning(
             "These runs were scored on different data or splits (their data manifests differ): compare with care.",
             icon=":material/compare_arrows:",
         )
-    table = run_report.comparison(runs)
+    table = run_report.comparison(reports)
     st.dataframe(
         table,
         hide_index=True,
-        column_config={run.name: st.column_config.NumberColumn(run.name, format="%.4f") for run in runs},
+        column_config={report.name: st.column_config.NumberColumn(report.name, format="%.4f") for report in reports},
     )
-    recipes = pd.DataFrame({run.name: run_report.recipe(run.metadata) for run in runs}).astype(str)
+    recipes = pd.DataFrame({report.name: run_report.recipe(report.metadata) for report in reports}).astype(str)
     differing = recipes[recipes.nunique(axis=1) > 1]
     st.markdown("**Recipe differences**")
     if differing.empty:
@@ -311,16 +311,16 @@ def _share_config() -> dict:
     return {name: st.column_config.NumberColumn(name, format="percent") for name in _SHARE_COLUMNS}
 
 
-def measured_on(run: Run) -> None:
+def measured_on(report: RunReport) -> None:
     """Held-out test results beside every other source the run was scored on."""
-    table = run_report.measured_on(run)
+    table = run_report.measured_on(report)
     if table.empty:
         st.caption("No test or external results in this run's report.")
         return
     # Full width with wrapping-friendly widths: at 1440 px the table was cut at the right.
     config = {**_share_config(), "set": st.column_config.TextColumn("set", width="large")}
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
-    if not run.externals:
+    if not report.externals:
         st.caption(
             "No other source has been scored for this run. `python -m train.evaluate --weights DIR --data FOLDER "
             "--name NAME` scores a labelled folder; its results then appear here."
@@ -332,14 +332,14 @@ def measured_on(run: Run) -> None:
     )
 
 
-def external_set(run: Run) -> None:
+def external_set(report: RunReport) -> None:
     """One external set in detail: per sequence and plane, confusion matrix, errors."""
-    if not run.externals:
+    if not report.externals:
         return
-    names = [external.name for external in run.externals]
+    names = [external.name for external in report.externals]
     name = st.selectbox("Set", names, key="eval:external")
-    external = run.externals[names.index(name)]
-    kind = run_report.external_kind(external, run_report.training_sources(run))
+    external = report.externals[names.index(name)]
+    kind = run_report.external_kind(external, run_report.training_sources(report))
     if kind == run_report.HELD_OUT_SHARE:
         st.caption(
             f"`{name}` is a **{kind}**: its images not used in training are the same as that source's share of "
@@ -370,7 +370,7 @@ def external_set(run: Run) -> None:
             st.dataframe(table, hide_index=True, column_config=_share_config())
     if metrics.get("confusion_matrix"):
         counts = np.array(metrics["confusion_matrix"])
-        st.plotly_chart(charts.confusion_heatmap(counts, run.classes, normalised=False), key=f"cm-ext-{name}-{part}")
+        st.plotly_chart(charts.confusion_heatmap(counts, report.classes, normalised=False), key=f"cm-ext-{name}-{part}")
     wrong = external.misclassified
     if wrong is not None and len(wrong):
         st.markdown(f"**Misclassified** ({len(wrong)}, every image, as the model saw them)")

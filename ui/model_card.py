@@ -11,19 +11,19 @@ from core.io.samples import list_samples
 from core.labels import display_name, status_text
 from core.report import run_report
 from core.report.intervals import interval_of, percent, plural
-from core.report.run_report import SUBSETS, Run
+from core.report.run_report import SUBSETS, RunReport
 from core.run.model_info import ModelInfo
 
 
-def render(run: Run, info: ModelInfo) -> None:
+def render(report: RunReport, info: ModelInfo) -> None:
     st.title("About the model")
-    st.caption(f"Model card for run `{info.name}`, version {info.version}.")
+    st.caption(f"Model card for report `{info.name}`, version {info.version}.")
     _intended_use(info)
-    _model(run, info)
-    _data(run)
-    _metrics(run)
-    _limitations(run)
-    _samples(run)
+    _model(report, info)
+    _data(report)
+    _metrics(report)
+    _limitations(report)
+    _samples(report)
     _privacy()
 
 
@@ -45,9 +45,9 @@ A **second opinion on a single 2-D brain MRI slice**: the model sorts it into on
     )
 
 
-def _model(run: Run, info: ModelInfo) -> None:
+def _model(report: RunReport, info: ModelInfo) -> None:
     st.header("Model and training recipe")
-    metadata = run.metadata
+    metadata = report.metadata
     preprocessing = metadata.get("preprocessing") or {}
     st.markdown(
         f"`{info.architecture}` on {info.img_size or '?'}×{info.img_size or '?'} px grayscale input. Every image, "
@@ -75,9 +75,9 @@ def _model(run: Run, info: ModelInfo) -> None:
     st.caption(" · ".join(d for d in details if d))
 
 
-def _data(run: Run) -> None:
+def _data(report: RunReport) -> None:
     st.header("Data and its known issues")
-    data = (run.metrics or {}).get("data") or {}
+    data = (report.metrics or {}).get("data") or {}
     counts = data.get("counts") or {}
     totals = {split: sum((counts.get(split) or {}).values()) for split in ("train", "val", "test", "excluded")}
     duplicates = data.get("duplicates") or {}
@@ -116,11 +116,11 @@ def _sources_text(data: dict) -> str:
     return "; ".join(f"{described.get(name, 'a labelled folder')} (`{name}`)" for name in sources)
 
 
-def _metrics(run: Run) -> None:
+def _metrics(report: RunReport) -> None:
     st.header("Held-out performance")
     rows = []
     for subset, label in reversed(SUBSETS.items()):  # leak-free first: the full set shares slices with training
-        test = run.test(subset)
+        test = report.test(subset)
         if test is None:
             continue
         rows.append(
@@ -151,7 +151,7 @@ def _metrics(run: Run) -> None:
             "ECE": st.column_config.NumberColumn(format="%.3f"),
         },
     )
-    measured = run_report.measured_on(run)
+    measured = run_report.measured_on(report)
     others = measured[measured["kind"] != "held-out test"] if not measured.empty else measured
     if not others.empty:
         st.markdown(
@@ -175,10 +175,10 @@ def _metrics(run: Run) -> None:
     st.caption("Details, curves and the misclassified images are on the Evaluation page.")
 
 
-def _limitations(run: Run) -> None:
+def _limitations(report: RunReport) -> None:
     st.header("Limitations")
     points = []
-    full, clean = run.test("full"), run.test("leak_free")
+    full, clean = report.test("full"), report.test("leak_free")
     if full and clean and full.get("accuracy") is not None and clean.get("accuracy") is not None:
         points.append(
             f"Accuracy drops from {percent(full['accuracy'])} on the whole test set to {percent(clean['accuracy'])} "
@@ -212,7 +212,7 @@ def _limitations(run: Run) -> None:
     st.markdown("\n".join(f"- {point}" for point in points))
 
 
-def _samples(run: Run) -> None:
+def _samples(report: RunReport) -> None:
     samples = list_samples()
     if not samples:
         return
@@ -223,7 +223,7 @@ def _samples(run: Run) -> None:
         "the first of each class by file name, not for being classified correctly. What this run said about "
         "them during its evaluation:"
     )
-    predictions = run.predictions.set_index("path") if run.predictions is not None else None
+    predictions = report.predictions.set_index("path") if report.predictions is not None else None
     rows = []
     for sample in samples:
         row = {"file": sample.name, "class": display_name(sample.label), "source": sample.source}

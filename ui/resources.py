@@ -17,7 +17,7 @@ from core.model.checkpoint import CheckpointError
 from core.model.gradcam import Explainer
 from core.model.inference import Classifier
 from core.model.threads import limit_threads
-from core.report.run_report import Run, load_run
+from core.report.run_report import RunReport, load_report
 from core.run.model_info import ModelInfo
 from core.run.run_folder import METADATA_FILE, METRICS_FILE, WEIGHTS_FILE
 from core.run.runs import find_runs, weights_root
@@ -76,8 +76,8 @@ def _explainer(path: str, stamp: str) -> Explainer:
 
 
 @st.cache_resource(show_spinner="Reading the evaluation report…", max_entries=8)
-def _report(path: str, stamp: str) -> Run:
-    return load_run(path)
+def _report(path: str, stamp: str) -> RunReport:
+    return load_report(path)
 
 
 @st.cache_resource(max_entries=8)
@@ -110,7 +110,7 @@ def explainer(run: Path) -> Explainer:
     return _explainer(str(run), stamp(run))
 
 
-def report(run: Path) -> Run:
+def report(run: Path) -> RunReport:
     return _report(str(run), stamp(run))
 
 

@@ -1,6 +1,6 @@
 """The held-out evaluation of a run, from the report the training module wrote next to its weights.
 
-`load_run` reads what is there (metadata.json, metrics.json, predictions.csv, history.csv,
+`load_report` reads what is there (metadata.json, metrics.json, predictions.csv, history.csv,
 misclassified.npz) and notes what is missing, so a dashboard can show every section it has data for.
 Curves (ROC, precision-recall, risk-coverage) are computed here from predictions.csv, whose probabilities
 are the calibrated ones the app shows.
@@ -57,7 +57,7 @@ class External:
 
 
 @dataclass(frozen=True)
-class Run:
+class RunReport:
     path: Path
     metadata: dict
     metrics: dict | None = None
@@ -81,7 +81,7 @@ class Run:
         return values if values and values.get("n") else None
 
 
-def load_run(path: str | Path) -> Run:
+def load_report(path: str | Path) -> RunReport:
     """Read a run's report. Only metadata.json is required; anything else missing becomes a problem note."""
     path = Path(path)
     try:
@@ -94,7 +94,9 @@ def load_run(path: str | Path) -> Run:
     predictions = _read(folder.predictions, pd.read_csv, problems)
     history = _read(folder.history, pd.read_csv, problems)
     misclassified = _read(folder.misclassified, _read_misclassified, problems)
-    return Run(path, metadata, metrics, predictions, history, misclassified, problems, _read_externals(path, problems))
+    return RunReport(
+        path, metadata, metrics, predictions, history, misclassified, problems, _read_externals(path, problems)
+    )
 
 
 def _read_externals(path: Path, problems: list[str]) -> list[External]:
@@ -237,15 +239,15 @@ def reliability_table(bins: list[dict]) -> pd.DataFrame:
     return table[table["count"] > 0].reset_index(drop=True)
 
 
-def misclassified_in(run: Run, subset_name: str) -> list[int]:
+def misclassified_in(report: RunReport, subset_name: str) -> list[int]:
     """Indices into run.misclassified for a test subset (leak-free membership comes from predictions.csv)."""
-    if run.misclassified is None:
+    if report.misclassified is None:
         return []
-    indices = list(range(len(run.misclassified)))
-    if subset_name == "full" or run.predictions is None:
+    indices = list(range(len(report.misclassified)))
+    if subset_name == "full" or report.predictions is None:
         return indices
-    clean = set(image_keys(subset(run.predictions, subset_name)))
-    return [i for i in indices if run.misclassified.paths[i] in clean]
+    clean = set(image_keys(subset(report.predictions, subset_name)))
+    return [i for i in indices if report.misclassified.paths[i] in clean]
 
 
 def image_keys(predictions: pd.DataFrame) -> list[str]:
@@ -259,9 +261,9 @@ HELD_OUT_SHARE = "held-out share of a training source"
 NEVER_TRAINED_ON = "source never trained on"
 
 
-def training_sources(run: Run) -> list[str]:
+def training_sources(report: RunReport) -> list[str]:
     """The folders the run trained on, as its report names them."""
-    data = (run.metrics or {}).get("data") or {}
+    data = (report.metrics or {}).get("data") or {}
     return list(data.get("sources") or ([data["root"]] if data.get("root") else []))
 
 
@@ -271,22 +273,22 @@ def external_kind(external: External, sources: list[str]) -> str:
     return HELD_OUT_SHARE if is_training_source(external.metrics, sources) else NEVER_TRAINED_ON
 
 
-def measured_on(run: Run) -> pd.DataFrame:
+def measured_on(report: RunReport) -> pd.DataFrame:
     """Every set this run was scored on, one row each, leak-free first: its test subsets, each source's share
     of them, and every external folder on the images that are not copies of training images. An external
     folder of a training source is named as its held-out share; only a source never trained on also gets
     its "every image" row, since for a training source that row is mostly the training images themselves."""
     rows = []
     for subset_name in ("leak_free", "full"):
-        test = run.test(subset_name)
+        test = report.test(subset_name)
         if not test:
             continue
         label = SUBSETS[subset_name]
         rows.append(_measured_row(label, "held-out test", test))
         for source, values in (test.get("breakdown") or {}).get("source", {}).items():
             rows.append(_measured_row(f"{label}: {source}", "held-out test", values))
-    sources = training_sources(run)
-    for external in run.externals:
+    sources = training_sources(report)
+    for external in report.externals:
         kind = external_kind(external, sources)
         contamination = external.metrics.get("contamination") or {}
         clean = external.metrics.get("clean")
@@ -359,7 +361,7 @@ def recipe(metadata: dict) -> dict[str, object]:
     }
 
 
-def comparison(runs: list[Run]) -> pd.DataFrame:
+def comparison(reports: list[RunReport]) -> pd.DataFrame:
     """Headline metrics of several runs side by side: one row per metric and subset, one column per run."""
     rows = []
     for subset_name, label in SUBSETS.items():
@@ -373,16 +375,16 @@ def comparison(runs: list[Run]) -> pd.DataFrame:
             ("ECE (uncalibrated)", lambda m: m.get("ece_uncalibrated")),
         ):
             row = {"subset": label, "metric": metric}
-            for run in runs:
-                values = run.test(subset_name)
-                row[run.name] = reader(values) if values else None
+            for report in reports:
+                values = report.test(subset_name)
+                row[report.name] = reader(values) if values else None
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def same_test_data(runs: list[Run]) -> bool:
+def same_test_data(reports: list[RunReport]) -> bool:
     """Whether the runs were scored on the same data and splits (same manifest hash)."""
-    hashes = {(run.metadata.get("data") or {}).get("manifest_sha256") for run in runs}
+    hashes = {(report.metadata.get("data") or {}).get("manifest_sha256") for report in reports}
     return len(hashes) == 1 and None not in hashes
 
 

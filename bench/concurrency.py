@@ -22,7 +22,6 @@ import statistics
 import sys
 import threading
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ import psutil
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from bench.record import library_versions, load_average
 from core.decide.assessment import assess
 from core.io.image_io import read_image
 from core.model.gradcam import METHODS, Explainer
@@ -133,16 +133,6 @@ def device_description(device: torch.device) -> tuple[str, str]:
     return "cpu", names[0] if names else platform.processor() or platform.machine()
 
 
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for package in ("torch", "torchvision", "grad-cam", "numpy"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    return found
-
-
 def busy_cpu_seconds() -> float | None:
     """CPU seconds every process on the machine has used since boot (Linux), to tell how busy the others were."""
     try:
@@ -168,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
     scans, source = load_scans(args.data, total)
     explainers = {copies: Explainer(classifier, copies=copies) for copies in copy_counts}
     kind, device_name = device_description(classifier.device)
-    load_before = os.getloadavg()
+    load_before = load_average()
     # Warm-up, in a client thread like everything measured: every method and target once on each explainer.
     for explainer in explainers.values():
         run_clients(workloads(classifier, explainer, scans)["predict+cam"], 1, len(METHODS) * len(classifier.classes))
@@ -237,12 +227,12 @@ def main(argv: list[str] | None = None) -> dict:
             "cpu_cores_usable": len(os.sched_getaffinity(0)),
             "threads_default": defaults,
         },
-        "versions": versions(),
+        "versions": {"python": platform.python_version(), **library_versions()},
         # How busy the machine was. The load average counts this benchmark's own threads too; the cores other
         # processes kept busy during each round do not.
         "load_average_1_5_15min": {
-            "before": [round(x, 2) for x in load_before],
-            "after": [round(x, 2) for x in os.getloadavg()],
+            "before": load_before,
+            "after": load_average(),
         },
         "load_average_after_each_round": load_per_round,
         "cores_busy_with_other_processes_each_round": others_per_round,

@@ -29,7 +29,7 @@ def machine_facts() -> dict:
         "cores": os.cpu_count(),
         "load_average": load_average(),
         "python": platform.python_version(),
-        "versions": _versions(),
+        "versions": library_versions(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         # as typed, e.g. "python -m bench.page_speed --runs 3"
         "command": " ".join(["python", *sys.orig_argv[1:]]),
@@ -43,7 +43,7 @@ def write_result(file_name: str, result: dict) -> Path:
     return path
 
 
-def _versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
     found = {}
     for package in LIBRARIES:
         try:

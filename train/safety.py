@@ -85,18 +85,17 @@ def fit_safety(
 
     abstention = {**metadata["abstention"], "target_risk": TARGET_RISK}
     gate_report = dict(metadata["ood"])
+    rejected = {}
     for name in confidence:
         abstention[name] = selective_summary(confidence[name], correct[name], threshold)
         abstention[f"{name}_tradeoff"] = tradeoff(confidence[name], correct[name])
-        n = len(signatures[name])
-        rejected = gate.rejects(signatures[name]) if n else np.zeros(0, bool)
-        gate_report[f"{name}_false_rejection"] = _share(rejected)
+        rejected[name] = gate.rejects(signatures[name]) if len(signatures[name]) else np.zeros(0, bool)
+        gate_report[f"{name}_false_rejection"] = _share(rejected[name])
     # Per source: a gate that refuses one hospital's scans is a gate that hides from it.
     for name, index in (("validation", val), ("test_full", test)):
-        rejected = gate.rejects(signatures[name]) if len(index) else np.zeros(0, bool)
         origin = np.array([data.files[i].source for i in index])
         gate_report[f"{name}_false_rejection"]["by_source"] = {
-            source: _share(rejected[origin == source]) for source in sorted(set(origin))
+            source: _share(rejected[name][origin == source]) for source in sorted(set(origin))
         }
     # The non-MRI set goes through the product's own path, with the model loaded as the app loads it.
     gate_report["non_mri"] = _non_mri_report(Classifier(weights_dir, device=device))

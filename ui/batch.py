@@ -227,6 +227,11 @@ def _pdf(html: str) -> bytes | None:
 
 def _build(run: Path, items, results: list[ScanResult], method: str, opacity: float, reader: ReaderFields) -> str:
     classes = resources.classifier(run).classes
+    # One caveat for every map of the report: it depends on the method, not on the scan.
+    map_caveat = ""
+    if not localisation_view.beats_baseline(run, method):
+        map_caveat = localisation_view.caveat(run, method).removeprefix("Closed by default: ")
+        map_caveat = map_caveat[:1].upper() + map_caveat[1:]
     entries = []
     bar = st.progress(0.0, text="Preparing the report…")
     for done, ((entry, view), result) in enumerate(zip(items, results, strict=True), start=1):
@@ -241,9 +246,7 @@ def _build(run: Path, items, results: list[ScanResult], method: str, opacity: fl
                 target = classes.index(result.prediction)
                 overlay = scan_analysis.overlay_png(run, entry, view, method, target, opacity)
                 caption = f"{method}: evidence for {display_name(result.prediction)}"
-                if not localisation_view.beats_baseline(run, method):
-                    caveat = localisation_view.caveat(run, method).removeprefix("Closed by default: ")
-                    caveat = caveat[:1].upper() + caveat[1:]
+                caveat = map_caveat
         entries.append(ReportEntry(result, image, overlay, caption, small, overlay_caveat=caveat, scope=scope))
         bar.progress(done / len(items), text=f"Preparing the report… {done}/{len(items)}")
     bar.empty()

@@ -15,12 +15,15 @@ MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 PATIENT = {
     "PatientName": "PACSMAN^ZEBEDEE",
-    "PatientID": "ZPID-40417",
+    "PatientID": "ZPID-404170931",
     "PatientBirthDate": "19500505",
     "PatientSex": "O",
 }
-ACCESSION = "ZACC-88213"
-PATIENT_SECRETS = ["PACSMAN", "ZEBEDEE", "ZPID-40417", "40417", "19500505", ACCESSION, "88213"]
+ACCESSION = "ZACC-882130577"
+# The numeric parts are checked on their own too (a result that copied the number alone leaks it). They are
+# nine digits long because results carry random UIDs: a five-digit part turned up inside one by chance
+# (about 1 run in 200).
+PATIENT_SECRETS = ["PACSMAN", "ZEBEDEE", "ZPID-404170931", "404170931", "19500505", ACCESSION, "882130577"]
 # Source attributes that are neither patient nor study attributes: a result must not copy them.
 NOT_TO_COPY = {"InstitutionName": "Zebedee Memorial Hospital", "OperatorsName": "QUIGLEY^ZED"}
 

@@ -56,6 +56,38 @@ def tiny_weights(tmp_path_factory, synthetic_dataset) -> Path:
 
 
 @pytest.fixture(scope="session")
+def outlined_dataset(tmp_path_factory) -> tuple[Path, Path]:
+    """Phantoms with their tumour masks: (data folder, masks folder)."""
+    root = tmp_path_factory.mktemp("outlined")
+    masks = root / "masks"
+    return write_dataset(root / "mri", {"Training": 8, "Testing": 3}, seed=3, masks=masks), masks
+
+
+@pytest.fixture(scope="session")
+def outlining_weights(tmp_path_factory, outlined_dataset) -> Path:
+    """A real network with a mask head, trained by `python -m train` on outlined phantoms, without abstention
+    or the gate (so that its answers and outlines reach the page)."""
+    from core.model.checkpoint import read_metadata, write_json_atomic
+    from train.cli import main
+
+    data, masks = outlined_dataset
+    out = tmp_path_factory.mktemp("weights") / "outlining"
+    recipe = ["--epochs", "3", "--img-size", "64", "--batch-size", "16", "--workers", "1", "--device", "cpu"]
+    main(
+        [
+            *("--data", str(data), "--masks", f"{data.name}={masks}", "--out", str(out)),
+            *("--arch", "mobilenet_v3_small_mask", "--precision", "float32", *recipe),
+        ]
+    )
+    metadata = read_metadata(out)
+    metadata.pop("ood", None)
+    metadata["abstention"] = {**metadata.get("abstention", {}), "threshold": 0.0, "on_head_disagreement": False}
+    write_json_atomic(out / "metadata.json", metadata)
+    (out / "ood.safetensors").unlink(missing_ok=True)
+    return out
+
+
+@pytest.fixture(scope="session")
 def answering_weights(tmp_path_factory, tiny_weights) -> Path:
     """`tiny_weights` without abstention or the out-of-distribution gate. The tiny model is near chance, so
     its own settings rightly refuse almost everything; tests of what happens once a class is stated (CSV

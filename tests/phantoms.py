@@ -17,6 +17,11 @@ CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 
 def phantom(seed: int, label: str = "notumor", size: int = 256) -> np.ndarray:
     """A uint8 (size, size) slice."""
+    return phantom_with_mask(seed, label, size)[0]
+
+
+def phantom_with_mask(seed: int, label: str = "notumor", size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """A uint8 (size, size) slice and its "tumour" mask (the class marker; empty for no tumour), uint8 0/255."""
     rng = np.random.default_rng(seed)
     image = np.zeros((size, size), np.float32)
     centre = (
@@ -49,14 +54,19 @@ def phantom(seed: int, label: str = "notumor", size: int = 256) -> np.ndarray:
         "meningioma": ((centre[0] + axes[0] - size // 10, centre[1]), size // 12, 1.0),
         "pituitary": ((centre[0], centre[1] + axes[1] // 2), size // 20, 1.0),
     }.get(label)
+    mask = np.zeros((size, size), np.uint8)
     if marker:
         cv2.circle(image, marker[0], marker[1], marker[2], thickness=-1)
+        cv2.circle(mask, marker[0], marker[1], 255, thickness=-1)
     image += rng.normal(0, 0.02, image.shape).astype(np.float32)
-    return np.clip(image * 255, 0, 255).astype(np.uint8)
+    return np.clip(image * 255, 0, 255).astype(np.uint8), mask
 
 
-def write_dataset(root: Path, per_class: dict[str, int], seed: int = 0, size: int = 96) -> Path:
-    """root/<split>/<class>/*.png (or root/<class>/* when per_class has no split), one phantom per file."""
+def write_dataset(
+    root: Path, per_class: dict[str, int], seed: int = 0, size: int = 96, masks: Path | None = None
+) -> Path:
+    """root/<split>/<class>/*.png (or root/<class>/* when per_class has no split), one phantom per file; with
+    `masks`, each tumour phantom's mask at the same relative path under it (the masks dataset's layout)."""
     counter = seed * 10_000
     for split, count in per_class.items():
         for label in CLASSES:
@@ -64,5 +74,9 @@ def write_dataset(root: Path, per_class: dict[str, int], seed: int = 0, size: in
             folder.mkdir(parents=True, exist_ok=True)
             for _ in range(count):
                 counter += 1
-                Image.fromarray(phantom(counter, label, size)).save(folder / f"{label}_{counter}.png")
+                image, mask = phantom_with_mask(counter, label, size)
+                Image.fromarray(image).save(folder / f"{label}_{counter}.png")
+                if masks is not None and label != "notumor":
+                    (masks / split / label).mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(mask).save(masks / split / label / f"{label}_{counter}.png")
     return root

@@ -10,6 +10,8 @@ import pydicom
 import pytest
 
 from core.decide.assessment import NOT_MRI, OK, UNCERTAIN, Assessment
+from core.decide.outline import outline_on_picture
+from core.model.preprocessing import Preprocessing
 from core.pacs import file_bytes
 from core.report.dicom_results import (
     NOT_A_DIAGNOSIS,
@@ -122,3 +124,22 @@ def test_a_source_without_identifiers_gets_a_reason_not_a_result():
         structured_report([source], finding, MODEL)
     with pytest.raises(UnfileableSourceError, match="different studies"):
         structured_report([mr_study(1, size=32).datasets[0], mr_study(1, size=32).datasets[0]], finding, MODEL)
+
+
+def test_the_report_carries_the_outlined_area_in_mm2_or_else_in_pixels():
+    study = mr_study(slices=1, size=32)
+    gray = np.zeros((32, 32), np.float32)
+    gray[4:28, 4:28] = 0.8  # a head
+    on_input = np.zeros((32, 32), np.float32)
+    on_input[10:20, 10:20] = 0.9  # the region the mask head outlines, on the model's input
+    preprocessing = Preprocessing(img_size=32, crop_to_head=False)
+    for spacing, expected in (((0.5, 0.5), "25 [mm2]"), (None, "100 [{pixels}]")):
+        outline = outline_on_picture(on_input, gray, preprocessing, spacing)
+        finding = Finding.of_slice(Assessment(OK, SCORES), outline=outline)
+        dump = "\n".join(report_lines(parsed(structured_report(study.datasets, finding, MODEL))))
+        assert f"Area: {expected}" in dump, dump
+        assert probabilities_in(parsed(structured_report(study.datasets, finding, MODEL))) == pytest.approx(SCORES)
+    plain = "\n".join(
+        report_lines(parsed(structured_report(study.datasets, Finding.of_slice(Assessment(OK, SCORES)), MODEL)))
+    )
+    assert "Area:" not in plain  # a classifier without a mask head measures no area

@@ -121,3 +121,51 @@ def test_flat_folder_gets_a_stratified_test_split(tmp_path):
 def test_resume_without_an_interrupted_run_says_so(tmp_path, synthetic_dataset):
     with pytest.raises(FileNotFoundError, match="no interrupted run"):
         main(["--data", str(synthetic_dataset), "--out", str(tmp_path / "none"), "--resume", *FAST])
+
+
+def test_a_network_with_a_mask_head_trains_on_outlines_and_resumes_to_the_same_result(
+    tmp_path, outlined_dataset, monkeypatch
+):
+    data, masks = outlined_dataset
+    arguments = [
+        *("--data", str(data), "--masks", f"{data.name}={masks}", "--epochs", "3", "--deterministic"),
+        *("--img-size", "64", "--batch-size", "16", "--workers", "1", "--device", "cpu"),
+        *("--arch", "mobilenet_v3_small_mask", "--precision", "float32"),
+    ]
+    main([*arguments, "--out", str(tmp_path / "straight")])
+    history = read_csv(tmp_path / "straight" / "history.csv")
+    # Where each step's time went, and the mask head's Dice loss, per epoch.
+    shares = [
+        sum(float(row[f"share_{part}"]) for part in ("batch", "forward", "backward", "optimizer")) for row in history
+    ]
+    assert shares == pytest.approx([1.0] * 3, abs=1e-3)
+    assert all(0 < float(row["train_mask_dice_loss"]) <= 1 for row in history)
+    metadata = json.loads((tmp_path / "straight" / METADATA_FILE).read_text())
+    assert metadata["training"]["masks"] == [f"{data.name}={masks}"]
+
+    real_epoch, calls = cli.train_one_epoch, {"n": 0}
+
+    def interrupt_in_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "train_one_epoch", interrupt_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        main([*arguments, "--out", str(tmp_path / "resumed")])
+    monkeypatch.setattr(cli, "train_one_epoch", real_epoch)
+    main([*arguments, "--out", str(tmp_path / "resumed"), "--resume"])
+    resumed = read_csv(tmp_path / "resumed" / "history.csv")
+    assert [row["train_loss"] for row in history] == [row["train_loss"] for row in resumed]
+    a, b = (load_file(tmp_path / name / "model.safetensors") for name in ("straight", "resumed"))
+    assert any(key.startswith("mask_head.") for key in a)
+    assert all(np.array_equal(a[key].numpy(), b[key].numpy()) for key in a)
+
+
+def test_a_network_with_a_mask_head_asks_for_outlines(tmp_path, synthetic_dataset):
+    with pytest.raises(SystemExit, match="--masks"):
+        main([
+            "--data", str(synthetic_dataset), "--out", str(tmp_path / "run"), "--epochs", "1", *FAST[:-4],
+            "--arch", "mobilenet_v3_small_mask", "--device", "cpu",
+        ])  # fmt: skip

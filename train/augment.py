@@ -4,6 +4,8 @@
   intensity    contrast and sequence randomisation: a random intensity curve (some not monotone, so tissue
                contrast can invert as between T1 and T2), gamma, and a smooth multiplicative bias field
   degradation  blur, noise, low resolution and JPEG compression, as in pictures taken from other viewers
+  paste        tumour copy-paste: an outlined tumour pasted into a no-tumour slice (train/tumour_paste.py; it
+               runs in the training loop, which holds the donors)
 
 Why intensity and degradation: in the main dataset the tumour images come mostly from one collection of T1
 contrast-enhanced slices and the normal ones from collections with other sequences, so a network can learn
@@ -24,7 +26,7 @@ import kornia.augmentation as K
 import torch
 import torch.nn.functional as F
 
-FAMILIES = ("geometry", "intensity", "degradation")
+FAMILIES = ("geometry", "intensity", "degradation", "paste")
 
 
 @dataclass(frozen=True)
@@ -66,16 +68,23 @@ class Augmentation:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(
+        self, images: torch.Tensor, generator: torch.Generator | None = None, masks: torch.Tensor | None = None
+    ):
+        """Augmented images; with `masks` (N, 1, S, S), also the masks, moved by the same geometry (only geometry
+        touches a mask: the other families change how the tumour looks, not where it is)."""
         if "intensity" in self.families:
             images = self._intensity(images, generator)
         if "degradation" in self.families:
             images = self._degradation(images, generator)
         if "geometry" in self.families:
-            images = self._geometry(images, generator)
-        return images.clamp(0, 1)
+            images, masks = self._geometry(images, generator, masks)
+        images = images.clamp(0, 1)
+        return images if masks is None else (images, masks.clamp(0, 1))
 
-    def _geometry(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def _geometry(
+        self, images: torch.Tensor, generator: torch.Generator | None, masks: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         n, device = images.shape[0], images.device
         uniform = _uniform_sampler(n, device, generator)
         angle = uniform(math.radians(self.rotation_degrees))
@@ -93,11 +102,14 @@ class Augmentation:
             dim=1,
         )
         grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-        warped = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        # One warp for picture and mask together keeps them aligned to the pixel.
+        stacked = images if masks is None else torch.cat([images, masks.to(images.dtype)], dim=1)
+        warped = F.grid_sample(stacked, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        warped, masks = (warped, None) if masks is None else (warped[:, :1], warped[:, 1:])
         contrast = (1 + uniform(self.contrast)).view(n, 1, 1, 1)
         brightness = (1 + uniform(self.brightness)).view(n, 1, 1, 1)
         mean = warped.mean(dim=(2, 3), keepdim=True)
-        return ((warped - mean) * contrast + mean).mul(brightness).clamp(0, 1)
+        return ((warped - mean) * contrast + mean).mul(brightness).clamp(0, 1), masks
 
     def _intensity(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         n, device = images.shape[0], images.device

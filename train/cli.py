@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from core.labels import NO_TUMOUR
 from core.model.checkpoint import load_checkpoint, save_checkpoint
 from core.model.inference import Classifier
-from core.model.models import ARCHITECTURES, build_model
+from core.model.models import ARCHITECTURES, build_model, outlines_tumour
 from core.model.precision import PRECISIONS, fastest_training_precision
 from core.model.preprocessing import Preprocessing
 from core.report.scoring import score_images
@@ -34,6 +35,7 @@ from train.augment import FAMILIES, Augmentation
 from train.calibration import fit_temperature
 from train.dataset import Source, prepare
 from train.loop import Batches, Progress, evaluate_logits, train_one_epoch
+from train.mask_loss import ClassAndMaskLoss
 from train.split_data import split_dataset
 from train.state import discard_state, load_state, save_state
 
@@ -46,6 +48,14 @@ def get_args_parser() -> argparse.ArgumentParser:
         action="append",
         type=Source.parse,
         help="a source: folder of class subfolders, or with Training/ and Testing/; NAME=DIR names it; repeat for more",
+    )
+    parser.add_argument(
+        "--masks",
+        action="append",
+        default=[],
+        type=Source.parse,
+        metavar="NAME=DIR",
+        help="tumour outlines of the source NAME (same layout, .png); trains the mask head of *_mask networks",
     )
     parser.add_argument("--out", required=True, help="weights folder to write, e.g. weights/my-run")
     parser.add_argument("--external", action="append", default=[], metavar="NAME=DIR", help="score after training")
@@ -92,10 +102,11 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
 
     workers = args.workers or max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     preprocessing = Preprocessing(img_size=args.img_size, crop_to_head=not args.no_crop)
-    data = prepare(args.data, preprocessing, args.limit_per_class, workers)
+    data = prepare(args.data, preprocessing, args.limit_per_class, workers, masks=args.masks)
     log(
         f"data: {len(data.files)} images from {len(data.sources)} sources, classes {data.classes}, "
         f"{len(data.unreadable)} unreadable, decoded in {time.perf_counter() - started:.1f}s"
+        + (f", {int(data.mask_known.sum())} with a known tumour mask" if data.masks is not None else "")
     )
     split = split_dataset(data, args)
     log(split.describe())
@@ -113,6 +124,7 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
         Augmentation.from_families(args.augment),
         world,
         args.seed,
+        **mask_tensors(data, device),
     )
     precision, speeds = choose_precision(args.precision, model, next(iter(batches.for_epoch(0)))[0])
     log(f"precision {precision} (training images/s measured: {speeds or 'not measured'})")
@@ -120,6 +132,7 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
     criterion = nn.CrossEntropyLoss(
         weight=class_weights(data.labels[split.train], len(data.classes), device), label_smoothing=args.label_smoothing
     )
+    mask_loss = mask_loss_for(model, data, criterion)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, total_steps=args.epochs * batches.steps_per_epoch, pct_start=0.25
@@ -136,6 +149,10 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
             "precision_images_per_s": speeds,
             "threads": torch.get_num_threads(),
             "augmentation": batches.augmentation.to_dict(),
+            "masks": [f"{source.name}={source.root}" for source in args.masks],
+            "mask_loss": None
+            if mask_loss is None
+            else "class cross-entropy + mask BCE (known masks) + Dice (outlines)",
         },
     )
     progress = Progress()
@@ -152,8 +169,10 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
     while progress.epoch < args.epochs:
         epoch = progress.epoch + 1
         epoch_started = time.perf_counter()
-        totals = train_one_epoch(trained, criterion, optimizer, scheduler, batches.for_epoch(epoch), precision)
-        loss_sum, correct, seen = distributed.sum_across(world, list(totals), device)
+        totals = train_one_epoch(
+            trained, criterion, optimizer, scheduler, batches.for_epoch(epoch), precision, mask_loss
+        )
+        loss_sum, correct, seen = distributed.sum_across(world, totals.counts, device)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - epoch_started
@@ -161,6 +180,9 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
         row = epoch_row(
             epoch, (loss_sum, correct, seen), val_logits, data.labels[split.val], scheduler, seconds, started
         )
+        row.update(step_shares(totals.seconds))
+        if mask_loss is not None:
+            row["train_mask_dice_loss"] = None if totals.mask_dice_loss is None else round(totals.mask_dice_loss, 5)
         # Higher validation accuracy wins; a tie goes to the lower validation loss. No validation: last epoch.
         score = (row["val_accuracy"], -row["val_loss"]) if row["val_accuracy"] is not None else (epoch, 0.0)
         improved = progress.record(row, score)
@@ -230,6 +252,31 @@ def finish(out, model, data, split, metadata, progress, started, device) -> None
     )
 
 
+def mask_tensors(data, device: torch.device) -> dict:
+    """The Batches fields that carry tumour masks, when the data has any."""
+    if data.masks is None:
+        return {}
+    return {
+        "masks": torch.from_numpy(data.masks).to(device),
+        "mask_known": torch.from_numpy(data.mask_known).to(device),
+        "no_tumour_class": data.classes.index(NO_TUMOUR) if NO_TUMOUR in data.classes else None,
+    }
+
+
+def mask_loss_for(model: nn.Module, data, criterion: nn.Module) -> ClassAndMaskLoss | None:
+    if not outlines_tumour(model):
+        return None
+    if data.masks is None:
+        raise SystemExit("this network outlines tumours: give the outlines with --masks NAME=DIR")
+    return ClassAndMaskLoss(criterion)
+
+
+def step_shares(seconds: dict[str, float]) -> dict:
+    """Each part's share of the epoch's training steps, for history.csv (where the time goes)."""
+    total = sum(seconds.values()) or 1.0
+    return {f"share_{part}": round(value / total, 4) for part, value in seconds.items()}
+
+
 def choose_precision(requested: str, model: nn.Module, batch: torch.Tensor) -> tuple[str, dict | None]:
     if requested != "auto":
         return requested, None
@@ -291,13 +338,15 @@ def epoch_line(row: dict, epochs: int, improved: bool) -> str:
     return (
         f"epoch {row['epoch']:3d}/{epochs}  loss {row['train_loss']:.4f}  "
         f"val_acc {_fmt(row['val_accuracy'])}  val_loss {_fmt(row['val_loss'])}  lr {row['lr']:.2e}  "
-        f"{row['images_per_s']:.0f} img/s  elapsed {row['elapsed_s']:.0f}s{'  *' if improved else ''}"
+        + (f"mask dice loss {row['train_mask_dice_loss']:.3f}  " if row.get("train_mask_dice_loss") is not None else "")
+        + f"{row['images_per_s']:.0f} img/s  elapsed {row['elapsed_s']:.0f}s{'  *' if improved else ''}"
     )
 
 
 def build_metadata(args, data, preprocessing, split, world, device, recipe: dict) -> dict:
     arguments = {key: value for key, value in vars(args).items() if key != "resume"}
     arguments["data"] = [f"{source.name}={source.root}" for source in args.data]
+    arguments["masks"] = [f"{source.name}={source.root}" for source in args.masks]
     return {
         "format_version": 1,
         "name": Path(args.out).name,

@@ -6,6 +6,11 @@ Every image keeps the name of the source it came from, so splits, duplicates and
 The result, `PreparedData`, holds every readable image as uint8 at the model's input size (the output of
 `core.model.preprocessing`), its label, origin folder, content hash and perceptual hashes. Unreadable files are
 listed, never fatal.
+
+Tumour outlines: a source may come with a folder of masks in the same layout (`--masks NAME=DIR`, the same
+relative path with `.png`). Each image then has a mask moved with it to the model's input (`masks`), and
+`mask_known` says which masks mean something: the outlined images, and every no-tumour image of every source
+(its mask is empty). A tumour image without an outline trains its class only.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from tqdm import tqdm
 
 from core.decide.assessment import picture_status
 from core.io.image_io import UnreadableScanError, read_image
-from core.labels import KNOWN_CLASSES, canonical_label
+from core.labels import KNOWN_CLASSES, NO_TUMOUR, canonical_label
 from core.model.ood import IMAGE_STATISTICS, image_statistics
 from core.model.preprocessing import Preprocessing
 from core.run.training_copies import perceptual_hashes
@@ -68,6 +73,8 @@ class PreparedData:
     statistics: np.ndarray  # float32 (N, len(IMAGE_STATISTICS)): the decoded image's, for the OOD gate
     picture_status: np.ndarray  # str (N,): a refusal the decoded picture earns by itself (too small, montage)
     unreadable: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    masks: np.ndarray | None = None  # uint8 (N, S, S), 255 = tumour; None when no source has outlines
+    mask_known: np.ndarray | None = None  # bool (N,): the mask is an outline, or the image has no tumour
 
     @property
     def source_names(self) -> np.ndarray:
@@ -120,12 +127,14 @@ def prepare(
     preprocessing: Preprocessing,
     limit_per_class: int | None = None,
     workers: int | None = None,
+    masks: list[Source] | None = None,
 ) -> PreparedData:
-    """Decode, hash and preprocess every file of every source (one folder is one source), in parallel."""
+    """Decode, hash and preprocess every file of every source (one folder is one source), in parallel.
+    `masks` names, per source, a folder of its tumour outlines."""
     if isinstance(sources, str | Path):
         sources = [Source.parse(sources)]
     classes, files = index_sources(sources)
-    return decode_files(sources, classes, files, preprocessing, limit_per_class, workers)
+    return decode_files(sources, classes, files, preprocessing, limit_per_class, workers, masks)
 
 
 def decode_files(
@@ -135,11 +144,13 @@ def decode_files(
     preprocessing: Preprocessing,
     limit_per_class: int | None = None,
     workers: int | None = None,
+    masks: list[Source] | None = None,
 ) -> PreparedData:
     if limit_per_class:
         files = _first_per_class(files, limit_per_class)
     workers = workers or max(1, min(os.cpu_count() or 1, 16))
-    jobs = [(str(f.path), preprocessing) for f in files]
+    mask_roots = _mask_roots(sources, masks or [])
+    jobs = [(str(f.path), preprocessing, _mask_path(f, mask_roots)) for f in files]
     if workers == 1:
         results = [_prepare_one(job) for job in tqdm(jobs, desc="decoding", unit="img", leave=False, disable=None)]
     else:
@@ -174,17 +185,48 @@ def decode_files(
         statistics=np.array([r[4] for _, r in kept], dtype=np.float32).reshape(-1, len(IMAGE_STATISTICS)),
         picture_status=np.array([r[5] for _, r in kept], dtype=object),
         unreadable=unreadable,
+        **_stacked_masks([(indexed, r[6]) for indexed, r in kept], size, enabled=bool(mask_roots)),
     )
 
 
-def _prepare_one(job: tuple[str, Preprocessing]):
-    """(uint8 image, sha256, dhash, mirrored dhash, image statistics, picture status), or why the file cannot
-    be read."""
-    path, preprocessing = job
+def _mask_roots(sources: list[Source], masks: list[Source]) -> dict[str, Path]:
+    names = {source.name for source in sources}
+    unknown = [mask.name for mask in masks if mask.name not in names]
+    if unknown:
+        raise ValueError(f"masks for {', '.join(unknown)}: no data source has that name ({', '.join(sorted(names))})")
+    return {mask.name: mask.root for mask in masks}
+
+
+def _mask_path(indexed: IndexedFile, mask_roots: dict[str, Path]) -> str | None:
+    root = mask_roots.get(indexed.source)
+    if root is None:
+        return None
+    path = root / Path(indexed.relative).with_suffix(".png")
+    return str(path) if path.is_file() else None
+
+
+def _stacked_masks(rows: list[tuple[IndexedFile, np.ndarray | None]], size: int, enabled: bool) -> dict:
+    if not enabled:
+        return {}
+    masks = np.zeros((len(rows), size, size), np.uint8)
+    known = np.zeros(len(rows), bool)
+    for position, (indexed, mask) in enumerate(rows):
+        if mask is not None:
+            masks[position], known[position] = mask, True
+        elif indexed.label == NO_TUMOUR:
+            known[position] = True
+    return {"masks": masks, "mask_known": known}
+
+
+def _prepare_one(job: tuple[str, Preprocessing, str | None]):
+    """(uint8 image, sha256, dhash, mirrored dhash, image statistics, picture status, uint8 mask or None), or why
+    the file (or its mask) cannot be read."""
+    path, preprocessing, mask_path = job
     try:
         data = Path(path).read_bytes()
         gray = read_image(data)
         image = preprocessing.to_uint8(gray)
+        mask = None if mask_path is None else preprocessing.mask_to_uint8(read_image(mask_path) > 0.5, gray)
     except (UnreadableScanError, OSError, ValueError) as error:
         return str(error)
     return (
@@ -193,6 +235,7 @@ def _prepare_one(job: tuple[str, Preprocessing]):
         *perceptual_hashes(gray),
         image_statistics(gray),
         picture_status(gray, preprocessing.img_size),
+        mask,
     )
 
 

@@ -13,6 +13,10 @@ and scored with core.report.localisation_scores (pointing game, heat share, and 
 the head), for all test images with a mask and for the leak-free ones (no copy in the training data). Writes
 WEIGHTS/localisation.json and a few example overlays (localisation_examples.npz), which the Evaluation page
 shows. --limit-per-class draws a seeded sample.
+
+For a network that outlines tumours, the outline is scored too: as an explanation ("Outline", its probability
+map on the picture's pixels) beside the Grad-CAM methods, and as a segmentation ("segmentation": Dice and IoU
+of the outlined region against the mask, per class, for both subsets).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import cv2
 import numpy as np
 
 from core.decide.assessment import assess
+from core.decide.outline import outline_on_picture
 from core.io.image_io import read_image
 from core.io.png import thumbnail
 from core.labels import display_name
@@ -40,14 +45,18 @@ from core.report.localisation_scores import (
     SUBSETS,
     TARGETS,
     TOLERANCE_FRACTION,
+    Overlap,
     PictureScore,
+    overlap,
     peak,
     score,
     summarise,
+    summarise_overlap,
 )
 from core.run.run_folder import TEST, RunFolder
 
 EXAMPLES_PER_CLASS, EXAMPLE_SIDE = 2, 192
+OUTLINE = "Outline"  # the mask head's probability map, scored as an explanation
 
 
 def test_images_with_masks(weights: Path, data: Path, masks: Path) -> list[dict]:
@@ -87,12 +96,24 @@ def measure(classifier: Classifier, rows: list[dict], data: Path, methods: list[
     seconds = defaultdict(float)
     maps = defaultdict(int)
     stated_counts = defaultdict(int)
+    overlaps: dict[str, dict[str, list[Overlap]]] = {subset: defaultdict(list) for subset in SUBSETS}
     for done, row in enumerate(rows, start=1):
         gray = read_image(data / row["path"])
         tumour, head = read_mask(row["mask"], gray.shape), head_mask(gray)
-        stated = assess(classifier, [gray])[0].prediction
+        answer = assess(classifier, [gray])[0]
+        stated = answer.prediction
         stated_counts["stated" if stated else "not stated"] += 1
         truth = row["class"]
+        if answer.tumour_mask is not None:
+            outline = outline_on_picture(answer.tumour_mask, gray, classifier.preprocessing, None)
+            measured = overlap(outline.mask, tumour)
+            heat = classifier.preprocessing.project_to_original(answer.tumour_mask, gray) * head
+            outline_score = score(heat, tumour, head)
+            for subset in SUBSETS:
+                if subset == "all" or row["leak_free"]:
+                    overlaps[subset][truth].append(measured)
+                    for target_kind in TARGETS:
+                        scores[(target_kind, subset, OUTLINE)][truth].append(outline_score)
         for method in methods:
             cache: dict[str, PictureScore] = {}
             for target_kind, name in (("true_class", truth), ("stated_class", stated)):
@@ -116,8 +137,17 @@ def measure(classifier: Classifier, rows: list[dict], data: Path, methods: list[
             "overall": summarise(everything).to_dict(),
             "per_class": {name: summarise(items).to_dict() for name, items in sorted(by_class.items())},
         }
+    segmentation = {
+        subset: {
+            "overall": summarise_overlap([o for items in by_class.values() for o in items]),
+            "per_class": {name: summarise_overlap(items) for name, items in sorted(by_class.items())},
+        }
+        for subset, by_class in overlaps.items()
+        if by_class
+    }
     return {
         "results": results,
+        **({"segmentation": segmentation} if segmentation else {}),
         "stated": dict(stated_counts),
         "ms_per_map": {method: 1000 * seconds[method] / maps[method] for method in methods if maps[method]},
     }
@@ -125,8 +155,9 @@ def measure(classifier: Classifier, rows: list[dict], data: Path, methods: list[
 
 def write_examples(classifier: Classifier, rows: list[dict], data: Path, out: Path) -> Path:
     """A few overlays for the Evaluation page: the first slices of each class by file name (not chosen by how
-    they score), the default method's map of the true class, the tumour's outline in green and the map's peak
-    ringed in white. uint8 (N, side, side, 3) pictures and their captions in WEIGHTS/localisation_examples.npz."""
+    they score): for a network that outlines tumours its outline beside the expert's, else the default method's
+    map of the true class with the tumour's outline and the map's peak. uint8 (N, side, side, 3) pictures and
+    their captions in WEIGHTS/localisation_examples.npz."""
     explainer, method = Explainer(classifier), next(iter(METHODS))
     by_class: dict[str, list[dict]] = defaultdict(list)
     for row in sorted(rows, key=lambda row: row["path"]):
@@ -136,20 +167,42 @@ def write_examples(classifier: Classifier, rows: list[dict], data: Path, out: Pa
         for row in by_class[name][:EXAMPLES_PER_CLASS]:
             gray = read_image(data / row["path"])
             tumour = read_mask(row["mask"], gray.shape)
-            heat = explainer.explain(gray, classifier.classes.index(name), method)
-            hit = score(heat, tumour, head_mask(gray)).hit
-            picture = overlay(gray, heat, 0.5)
-            outline, _ = cv2.findContours(tumour.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
             width = max(2, round(max(gray.shape) / 170))
-            cv2.drawContours(picture, outline, -1, (0, 255, 0), width)
-            if (top := peak(heat)) is not None:
-                cv2.circle(picture, (top[1], top[0]), 4 * width, (255, 255, 255), width)
+            if classifier.outlines_tumour:
+                picture, caption = _outline_example(classifier, gray, tumour, width)
+            else:
+                picture, caption = _heatmap_example(explainer, method, gray, tumour, name, width)
             pictures.append(_square(thumbnail(picture, EXAMPLE_SIDE)))
-            where = "on the tumour" if hit else "off the tumour"
-            captions.append(f"{display_name(name)} · {method} peak {where} · {Path(row['path']).name}")
+            captions.append(f"{display_name(name)} · {caption} · {Path(row['path']).name}")
     path = RunFolder(out).localisation_examples
     np.savez_compressed(path, images=np.stack(pictures), captions=np.array(captions), method=np.array(method))
     return path
+
+
+def _heatmap_example(explainer, method, gray, tumour, name, width) -> tuple[np.ndarray, str]:
+    """The method's map of the true class, the tumour's outline in green and the map's peak ringed in white."""
+    heat = explainer.explain(gray, explainer.classifier.classes.index(name), method)
+    hit = score(heat, tumour, head_mask(gray)).hit
+    picture = _draw_mask(overlay(gray, heat, 0.5), tumour, (0, 255, 0), width)
+    if (top := peak(heat)) is not None:
+        cv2.circle(picture, (top[1], top[0]), 4 * width, (255, 255, 255), width)
+    return picture, f"{method} peak {'on' if hit else 'off'} the tumour"
+
+
+def _outline_example(classifier, gray, tumour, width) -> tuple[np.ndarray, str]:
+    """The expert's outline in green and the model's in yellow, on the slice."""
+    mask = assess(classifier, [gray])[0].tumour_mask
+    predicted = outline_on_picture(mask, gray, classifier.preprocessing, None).mask
+    grey = np.repeat(np.clip(np.rint(gray * 255), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    picture = _draw_mask(_draw_mask(grey, tumour, (0, 255, 0), width), predicted, (255, 255, 0), width)
+    return picture, f"outline Dice {overlap(predicted, tumour).dice:.2f} (green: expert, yellow: model)"
+
+
+def _draw_mask(picture: np.ndarray, mask: np.ndarray, colour, width) -> np.ndarray:
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    picture = np.ascontiguousarray(picture)
+    cv2.drawContours(picture, contours, -1, colour, width)
+    return picture
 
 
 def _square(picture: np.ndarray) -> np.ndarray:
@@ -164,6 +217,7 @@ def _square(picture: np.ndarray) -> np.ndarray:
 def run(weights: Path, data: Path, masks: Path, per_class: int | None = None, seed: int = 0, methods=None) -> dict:
     classifier = Classifier(weights, device="cpu")
     methods = list(methods or METHODS)
+    shown = ([OUTLINE] if classifier.outlines_tumour else []) + methods  # every method the report lists
     rows = sample(test_images_with_masks(weights, data, masks), per_class, seed)
     if not rows:
         raise SystemExit(f"no test image of {RunFolder(weights).manifest} from {data.name} has a mask under {masks}")
@@ -189,7 +243,7 @@ def run(weights: Path, data: Path, masks: Path, per_class: int | None = None, se
         "images": {name: {"all": n, "leak_free": clean} for name, (n, clean) in sorted(counts.items())},
         "tolerance": f"{TOLERANCE_FRACTION:.4f} of the picture's longer side (15 px on a 512-px slice)",
         "baselines": "pointing: the head's centroid; heat share: heat spread evenly over the head",
-        "methods": methods,
+        "methods": shown,
         "seconds": round(time.perf_counter() - started, 1),
         **measured,
     }

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from core.decide.assessment import NOT_MRI, assess
+from core.decide.outline import heads_disagree, region_pixels
 from core.io.scan_io import load_scan
 from core.model.checkpoint import read_metadata, write_json_atomic
-from core.model.inference import Classifier
+from core.model.inference import Classifier, softmax
 from core.model.ood import GateSettings, fit_gate, signatures, stage_statistics
 from core.report.scoring import score_images
 from core.run.run_folder import GATE_FILE, RunFolder
@@ -48,13 +49,16 @@ def fit_safety(
     clean = leak_free[test]
 
     # Scored once per image; the leak-free subset is a slice of the full test set's results.
-    confidence, correct, signatures = {}, {}, {}
+    confidence, correct, signatures, disagree = {}, {}, {}, {}
     for name, index in (("validation", val), ("test_full", test)):
-        probabilities = classifier.probabilities(data.images[index])
+        logits, masks = classifier.logits_and_masks(data.images[index])
+        probabilities = softmax(logits / classifier.temperature)
         confidence[name], correct[name] = probabilities.max(1), probabilities.argmax(1) == data.labels[index]
         signatures[name] = _signatures(classifier, data, index)
+        disagree[name] = _disagreements(classifier, probabilities, masks)
     for results in (confidence, correct, signatures):
         results["test_leak_free"] = results["test_full"][clean]
+    disagree["test_leak_free"] = None if disagree["test_full"] is None else disagree["test_full"][clean]
 
     threshold = choose_threshold(confidence["validation"], correct["validation"], TARGET_RISK)
     gate = fit_gate(
@@ -69,6 +73,7 @@ def fit_safety(
         "rule": (
             f"lowest calibrated confidence at which validation answers are wrong at most {TARGET_RISK:.0%} of the time"
         ),
+        **disagreement_rule(confidence["validation"] >= threshold, correct["validation"], disagree["validation"]),
     }
     metadata["ood"] = {
         "file": GATE_FILE,
@@ -87,7 +92,10 @@ def fit_safety(
     gate_report = dict(metadata["ood"])
     rejected = {}
     for name in confidence:
-        abstention[name] = selective_summary(confidence[name], correct[name], threshold)
+        # The answered share under the whole rule: disagreeing heads withhold the class when validation said so.
+        withheld = disagree[name] if metadata["abstention"].get("on_head_disagreement") else None
+        effective = confidence[name] if withheld is None else np.where(withheld, -1.0, confidence[name])
+        abstention[name] = selective_summary(effective, correct[name], threshold)
         abstention[f"{name}_tradeoff"] = tradeoff(confidence[name], correct[name])
         rejected[name] = gate.rejects(signatures[name]) if len(signatures[name]) else np.zeros(0, bool)
         gate_report[f"{name}_false_rejection"] = _share(rejected[name])
@@ -104,6 +112,27 @@ def fit_safety(
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     write_json_atomic(metrics_path, {**metrics, **sections})
     return sections
+
+
+def _disagreements(classifier: Classifier, probabilities: np.ndarray, masks: np.ndarray | None) -> np.ndarray | None:
+    """Where the class head and the mask head disagree (core/decide/outline.py); None without a mask head."""
+    if masks is None:
+        return None
+    top = [classifier.classes[i] for i in probabilities.argmax(1)]
+    return np.array([heads_disagree(name, int(n)) for name, n in zip(top, region_pixels(masks), strict=True)], bool)
+
+
+def disagreement_rule(answered: np.ndarray, correct: np.ndarray, disagree: np.ndarray | None) -> dict:
+    """Withhold the class where the heads disagree when, on validation, the answers that clear the confidence
+    threshold but disagree are right less often than the target (1 - TARGET_RISK)."""
+    if disagree is None:
+        return {}
+    affected = answered & disagree
+    accuracy = float(correct[affected].mean()) if affected.any() else None
+    return {
+        "on_head_disagreement": accuracy is not None and accuracy < 1 - TARGET_RISK,
+        "head_disagreement_validation": {"answered_and_disagreeing": int(affected.sum()), "accuracy": accuracy},
+    }
 
 
 def _signatures(classifier: Classifier, data: PreparedData, index: np.ndarray) -> np.ndarray:

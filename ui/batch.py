@@ -19,7 +19,7 @@ from core.report.intervals import plural
 from core.report.report_html import ReaderFields, ReportEntry, build_report
 from core.report.report_pdf import ReportPdfError, report_pdf
 from core.report.results import SORT_KEYS, Provenance, ScanResult, filter_results, results_csv, sort_results
-from ui import charts, localisation_view, resources, scan_analysis
+from ui import charts, explanation, localisation_view, resources, scan_analysis
 from ui.scan_analysis import Entry
 from ui.scan_panel import CAM_METHOD_KEY, CAM_OPACITY_KEY
 
@@ -236,18 +236,26 @@ def _build(run: Path, items, results: list[ScanResult], method: str, opacity: fl
     bar = st.progress(0.0, text="Preparing the report…")
     for done, ((entry, view), result) in enumerate(zip(items, results, strict=True), start=1):
         image = overlay = small = None
-        caption = caveat = scope = ""
+        caption = caveat = scope = image_caption = ""
         if entry.scan is not None:
             check = scan_analysis.scope_check(run, entry, view)
             scope = " ".join([f"{check.headline}.", *check.reasons])
             picture = entry.scan.render(view)
             image, small = png_bytes(picture), png_bytes(thumbnail(picture, 72))
+            drawn = scan_analysis.outline(run, entry, view, result.assessment) if result.assessment else None
+            if drawn is not None:  # the mask head's outline, as on the scan's page
+                image = scan_analysis.outlined_png(entry, view, drawn)
+                image_caption = explanation.outline_caption(result.assessment, drawn)
             if result.prediction:  # an overlay only where a class is stated
                 target = classes.index(result.prediction)
                 overlay = scan_analysis.overlay_png(run, entry, view, method, target, opacity)
                 caption = f"{method}: evidence for {display_name(result.prediction)}"
                 caveat = map_caveat
-        entries.append(ReportEntry(result, image, overlay, caption, small, overlay_caveat=caveat, scope=scope))
+        entries.append(
+            ReportEntry(
+                result, image, overlay, caption, small, overlay_caveat=caveat, scope=scope, image_caption=image_caption
+            )
+        )
         bar.progress(done / len(items), text=f"Preparing the report… {done}/{len(items)}")
     bar.empty()
     return build_report(entries, classes, resources.model_info(run), datetime.now(UTC), reader)

@@ -304,11 +304,19 @@ def _gate_table(gate: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-_SHARE_COLUMNS = ("accuracy", "balanced accuracy", "tumour found", "answered but wrong", "refused as not MRI")
+SHARE_COLUMNS = (
+    "accuracy",
+    "balanced accuracy",
+    "tumour found",
+    "answered",
+    "answered but wrong",
+    "refused as not MRI",
+    "no tumour, region outlined",
+)
 
 
 def _share_config() -> dict:
-    return {name: st.column_config.NumberColumn(name, format="percent") for name in _SHARE_COLUMNS}
+    return {name: st.column_config.NumberColumn(name, format="percent") for name in SHARE_COLUMNS}
 
 
 def measured_on(report: RunReport) -> None:

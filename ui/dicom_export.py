@@ -16,6 +16,7 @@ import streamlit as st
 from pydicom.dataset import Dataset
 
 from core.decide.assessment import Assessment
+from core.decide.outline import Outline, draw_outline
 from core.io.scan_io import DICOM, View
 from core.model.gradcam import overlay
 from core.pacs import Pacs, PacsError, file_bytes, read_dataset
@@ -40,8 +41,10 @@ def render(run: Path, entry: Entry, view: View, assessment: Assessment | None) -
     if entry.scan is None or entry.scan.kind != DICOM or assessment is None:
         return
     frames = entry.scan.dicom.frame_count
-    finding = Finding.of_slice(assessment, view.frame + 1, frames) if frames > 1 else Finding.of_slice(assessment)
-    _offer(run, entry.key, [entry], finding, (entry, view))
+    drawn = scan_analysis.outline(run, entry, view, assessment)
+    place = (view.frame + 1, frames) if frames > 1 else (None, None)
+    finding = Finding.of_slice(assessment, *place, outline=drawn)
+    _offer(run, entry.key, [entry], finding, (entry, view), drawn)
 
 
 def render_series(run: Path, entries: list[Entry], finding: Finding, shown: tuple[Entry, View]) -> None:
@@ -52,7 +55,9 @@ def render_series(run: Path, entries: list[Entry], finding: Finding, shown: tupl
     _offer(run, f"series:{entries[0].key}:{len(entries)}", entries, finding, shown)
 
 
-def _offer(run: Path, key: str, entries: list[Entry], finding: Finding, shown: tuple[Entry, View]) -> None:
+def _offer(
+    run: Path, key: str, entries: list[Entry], finding: Finding, shown: tuple[Entry, View], drawn: Outline | None = None
+) -> None:
     """An expander with the downloads and, where a PACS is configured, the store button."""
     data = [_source_bytes(entry) for entry in entries]
     keys = [entry.key for entry in entries]
@@ -64,7 +69,7 @@ def _offer(run: Path, key: str, entries: list[Entry], finding: Finding, shown: t
             "weights' hash; marked unverified and not a diagnosis) and a secondary capture of the Grad-CAM "
             "overlay. Both carry this scan's patient and study details so that a PACS files them with it."
         )
-        datasets = _built(run, key, data, finding, shown, keys.index(shown[0].key))
+        datasets = _built(run, key, data, finding, shown, keys.index(shown[0].key), drawn)
         if isinstance(datasets, str):
             st.info(datasets, icon=":material/info:")
             return
@@ -112,7 +117,13 @@ def _store(key: str, from_pacs: bool, datasets: tuple[Dataset, Dataset], column)
 
 
 def _built(
-    run: Path, key: str, data: list[bytes], finding: Finding, shown: tuple[Entry, View], shown_index: int
+    run: Path,
+    key: str,
+    data: list[bytes],
+    finding: Finding,
+    shown: tuple[Entry, View],
+    shown_index: int,
+    drawn: Outline | None = None,
 ) -> tuple[Dataset, Dataset] | str:
     """The SR and SC, memoised per answer, shown view and run; or why there can be none for these files."""
     entry, view = shown
@@ -127,6 +138,8 @@ def _built(
             picture = overlay(
                 entry.scan.render(view), scan_analysis.heatmap(run, entry, view, CAM_METHOD, target), CAM_OPACITY
             )
+            if drawn is not None and drawn.pixels:  # the mask head's outline, drawn on the evidence map
+                picture = draw_outline(picture, drawn)
             report = structured_report(sources, finding, model)
             return report, secondary_capture(sources[shown_index], picture, finding, model)
         except UnfileableSourceError as error:

@@ -1,4 +1,5 @@
-"""The Grad-CAM view of one scan: method, target and opacity, the overlay beside the original, its colour key.
+"""The pictures of one scan: the outline the mask head draws (for a network that has one), and the Grad-CAM
+view: method, target and opacity, the overlay beside the original, its colour key.
 
 The map explains the class the app states. When it states none (the scan is uncertain, or outside what the
 model was trained on), no map is drawn unless the user picks a class: a default "evidence for glioma" on a
@@ -13,9 +14,11 @@ from pathlib import Path
 import streamlit as st
 
 from core.decide.assessment import Assessment
+from core.decide.outline import Outline, disagreement_text
 from core.io.scan_io import View
 from core.labels import display_name
 from core.model.gradcam import CLASS_AGNOSTIC, METHODS
+from core.report.intervals import percent
 from ui import localisation_view, scan_analysis
 from ui.scan_analysis import Entry, widget_key
 
@@ -33,14 +36,38 @@ def show(run: Path, entry: Entry, view: View, assessment: Assessment, classes: l
     measured to point at tumours better than the head's centre; otherwise it waits, closed, with why."""
     method = st.session_state.get(METHOD_KEY, next(iter(METHODS)))
     trusted = localisation_view.beats_baseline(run, method)
-    if assessment.prediction and trusted:
+    drawn = scan_analysis.outline(run, entry, view, assessment)
+    if drawn is not None:
+        _outlined(entry, view, assessment, drawn)
+    elif assessment.prediction and trusted:
         _explained(run, entry, view, assessment.prediction, classes)
         return
-    st.image(scan_analysis.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
+    else:
+        st.image(scan_analysis.picture_png(entry, view), caption=ORIGINAL_CAPTION, width="stretch")
     with st.expander("Grad-CAM (where the model looked; not a diagnosis)", expanded=False):
         if not trusted:
             st.caption(localisation_view.caveat(run, method))
         _explained(run, entry, view, assessment.prediction or "", classes, beside_original=False)
+
+
+def _outlined(entry: Entry, view: View, assessment: Assessment, drawn: Outline) -> None:
+    """The slice with the outlined tumour region, its area and the slice's calibrated class confidence."""
+    st.image(
+        scan_analysis.outlined_png(entry, view, drawn), caption=outline_caption(assessment, drawn), width="stretch"
+    )
+    if assessment.heads_disagree and assessment.prediction:  # when withheld, the verdict says why
+        st.caption(disagreement_text(assessment.top_class))
+
+
+def outline_caption(assessment: Assessment, drawn: Outline) -> str:
+    confidence = f"{percent(assessment.confidence)} for {display_name(assessment.top_class).lower()}"
+    if drawn.pixels == 0:
+        return f"Image as classified: no tumour region outlined · calibrated confidence {confidence}"
+    stated = "" if assessment.prediction else " (no class stated: uncertain)"
+    return (
+        f"Outlined tumour region (yellow): {drawn.area_text()} · calibrated confidence {confidence}{stated}. "
+        "Drawn by the model's outline head, not a measurement by a reader."
+    )
 
 
 def _explained(

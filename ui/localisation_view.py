@@ -95,13 +95,14 @@ def where_the_model_looks(run: Path, page_subset: str) -> None:
         st.caption("No slice of this subset has such a map.")
         return
     st.dataframe(_table(rows), hide_index=True)
-    default = next(iter(METHODS))
+    default = next(iter(found.get("methods") or METHODS))  # the outline first, for a network that draws one
     per_class = localisation_scores.per_class_rows(found, target, subset, default)
     if per_class:
-        st.markdown(f"**Per class** ({default}, the app's default method)")
+        st.markdown(f"**Per class** ({default}, the explanation the app shows first)")
         table = _table(per_class, first="class")
         table["class"] = table["class"].map(display_name)
         st.dataframe(table, hide_index=True)
+    _segmentation(found, subset)
     _show_examples(run)
     images = found.get("images", {})
     counted = sum(counts.get(subset, 0) for counts in images.values())
@@ -117,13 +118,42 @@ def where_the_model_looks(run: Path, page_subset: str) -> None:
     )
 
 
+def _segmentation(found: dict, subset: str) -> None:
+    """Dice and IoU of the outlined region against the expert's outline, for a network with a mask head."""
+    section = found.get("segmentation", {}).get(subset)
+    if not section or not section.get("overall"):
+        return
+    st.markdown(
+        "**The outline against the expert's** (Dice: twice the overlap over the two areas' sum; 1 is a perfect "
+        "match, 0 no overlap or no outline drawn)"
+    )
+    rows = [{"class": "all tumour classes", **section["overall"]}] + [
+        {"class": display_name(name), **summary} for name, summary in section.get("per_class", {}).items() if summary
+    ]
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "class": [row["class"] for row in rows],
+                "slices": [row["n"] for row in rows],
+                "mean Dice": [f"{row['dice']:.2f}" for row in rows],
+                "95 % interval": [" – ".join(f"{x:.2f}" for x in row["dice_ci95"]) for row in rows],
+                "mean IoU": [f"{row['iou']:.2f}" for row in rows],
+                "Dice ≥ 0.5": [_percent(row["dice_at_least_0_5"]) for row in rows],
+            }
+        ),
+        hide_index=True,
+    )
+
+
 def _show_examples(run: Path) -> None:
     path = RunFolder(run).localisation_examples
     examples = _examples(str(run), path.stat().st_mtime_ns) if path.is_file() else None
     if examples is None:
         return
     pictures, captions = examples
-    st.markdown("**Examples** (the first slices of each class by file name; tumour outline green, map's peak ringed)")
+    outlined = any("yellow: model" in caption for caption in captions)
+    key = "expert's outline green, the model's yellow" if outlined else "tumour outline green, map's peak ringed"
+    st.markdown(f"**Examples** (the first slices of each class by file name; {key})")
     columns = st.columns(min(6, len(pictures)) or 1)
     for slot, (picture, caption) in enumerate(zip(pictures, captions, strict=True)):
         columns[slot % len(columns)].image(picture, caption=caption, width="stretch")

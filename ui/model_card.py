@@ -13,6 +13,7 @@ from core.report import run_report
 from core.report.intervals import interval_of, percent, plural
 from core.report.run_report import SUBSETS, RunReport
 from core.run.model_info import ModelInfo
+from ui import dashboard
 
 
 def render(report: RunReport, info: ModelInfo) -> None:
@@ -161,16 +162,7 @@ def _metrics(report: RunReport) -> None:
         st.dataframe(
             others,
             hide_index=True,
-            column_config={
-                name: percent
-                for name in (
-                    "accuracy",
-                    "balanced accuracy",
-                    "tumour found",
-                    "answered but wrong",
-                    "refused as not MRI",
-                )
-            },
+            column_config={name: percent for name in dashboard.SHARE_COLUMNS},
         )
     st.caption("Details, curves and the misclassified images are on the Evaluation page.")
 

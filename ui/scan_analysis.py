@@ -19,7 +19,8 @@ import streamlit as st
 
 from core.decide import assessment as assessment_module  # called through the module so tests can substitute it
 from core.decide import scope
-from core.decide.assessment import Assessment
+from core.decide.assessment import NOT_MRI, TOO_SMALL, Assessment
+from core.decide.outline import Outline, draw_outline, outline_on_picture
 from core.decide.scope import ScanFacts, ScopeCheck, check_scope
 from core.decide.slice_sweep import Sweep, sweep
 from core.decide.view_alternatives import answer_in_words, changed_answers
@@ -298,6 +299,22 @@ def overlay_png(run: Path, entry: Entry, view: View, method: str, target: int, o
 
     key = (entry.key, view, resources.stamp(run), method, target, opacity)
     return memo("overlays", capacity=16).get(key, compute)
+
+
+def outline(run: Path, entry: Entry, view: View, answer: Assessment) -> Outline | None:
+    """The mask head's outline on the shown picture (None for a classifier without one, and for a picture the
+    model refused: its outline would be read as a finding the model is not fit to make)."""
+    if answer.tumour_mask is None or answer.status in (NOT_MRI, TOO_SMALL):
+        return None
+    picture = entry.scan.render(view)
+    spacing = entry.scan.pixel_spacing_mm(view)
+    return outline_on_picture(answer.tumour_mask, picture, resources.classifier(run).preprocessing, spacing)
+
+
+def outlined_png(entry: Entry, view: View, drawn: Outline) -> bytes:
+    """The picture with the outline drawn on it, as a PNG, encoded once per view and outline for the session."""
+    key = (entry.key, view, drawn.pixels, len(drawn.contours))
+    return memo("outlines", capacity=16).get(key, lambda: png_bytes(draw_outline(entry.scan.render(view), drawn)))
 
 
 def picture_png(entry: Entry, view: View) -> bytes:

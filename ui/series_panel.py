@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from core.decide.assessment import NOT_MRI, OK, Assessment
@@ -78,8 +79,36 @@ def render(
             with st.expander("How the plane, the sequence and the slice order are known"):
                 st.markdown("\n".join(f"- {note}" for note in notes))
         sweep_view.show(sweep, classes, None, key=f"series:{number}:sweep", supporting=answer.supporting)
+        _outlined_areas(run, series, entries, sweep)
         _supporting(series, entries, answer, number)
         _as_dicom(run, series, entries, sweep, answer)
+
+
+def _outlined_areas(run: Path, series: Series, entries: dict[str, Entry], sweep: Sweep) -> None:
+    """The area the mask head outlines on each slice (mm² where every file gives a pixel spacing), as a chart."""
+    areas, in_mm = [], True
+    for key, answer in zip(series.keys, sweep.assessments, strict=True):
+        entry = entries[key]
+        drawn = None if answer is None else scan_analysis.outline(run, entry, scan_analysis.current_view(entry), answer)
+        if drawn is None:
+            areas.append(None)
+            continue
+        in_mm = in_mm and drawn.square_mm is not None
+        areas.append(drawn)
+    if all(drawn is None for drawn in areas):
+        return
+    unit = "mm²" if in_mm else "pixels"
+    values = [None if d is None else (d.square_mm if in_mm else d.pixels) for d in areas]
+    st.markdown(f"**Outlined tumour area per slice ({unit})**")
+    st.bar_chart(
+        pd.DataFrame({"slice": range(1, len(values) + 1), f"outlined area ({unit})": values}).set_index("slice"),
+        height=160,
+    )
+    outlined = sum(1 for value in values if value)
+    st.caption(
+        f"{outlined} of {len(values)} slices have an outlined region. Drawn by the model's outline head on each "
+        "slice alone; not a volume measurement."
+    )
 
 
 def _facts(series: Series) -> str:

@@ -5,20 +5,23 @@ everywhere. Probabilities are always the temperature-calibrated ones. In order:
   too_small  the picture is too small for the model's input size to support an answer
   not_mri    the picture holds several slices side by side (a montage; core/decide/layout.py)
   not_mri    the out-of-distribution gate finds the picture unlike the training scans (core/model/ood.py)
-  uncertain  the calibrated confidence is below the threshold chosen on validation (train/safety.py)
+  uncertain  the calibrated confidence is below the threshold chosen on validation (train/safety.py), or the
+             class head and the mask head disagree and validation chose to withhold the class then
   ok         a class is stated
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from core.decide.layout import count_slices
+from core.decide.outline import disagreement_text, heads_disagree, region_pixels
 from core.labels import display_name
-from core.model.inference import Classifier
+from core.model.inference import Classifier, softmax
 from core.model.ood import signatures
 from core.report.intervals import percent
 
@@ -39,6 +42,14 @@ class Assessment:
     status: str  # OK, UNCERTAIN or NOT_MRI
     probabilities: dict[str, float]  # calibrated, every class (shown on demand, never as the answer)
     message: str = ""
+    # A network with a mask head: tumour probabilities over the model's input (S, S), and the outlined pixels
+    # there (core/decide/outline.py); None for a classifier only.
+    tumour_mask: np.ndarray | None = field(default=None, compare=False, repr=False)
+    outlined_pixels: int | None = None
+
+    @property
+    def heads_disagree(self) -> bool:
+        return self.outlined_pixels is not None and heads_disagree(self.top_class, self.outlined_pixels)
 
     @property
     def top_class(self) -> str:
@@ -59,19 +70,25 @@ def assess(classifier: Classifier, grays: list[np.ndarray]) -> list[Assessment]:
     if not grays:
         return []
     images = np.stack([classifier.prepare(gray) for gray in grays])
-    probabilities = classifier.probabilities(images)
+    logits, masks = classifier.logits_and_masks(images)
+    probabilities = softmax(logits / classifier.temperature)
+    outlined = None if masks is None else region_pixels(masks)
     if classifier.gate is None:
         outside = np.zeros(len(grays), dtype=bool)
     else:
         outside = classifier.gate.rejects(signatures(classifier, grays, images))
     answers = []
-    for gray, row, is_outside in zip(grays, probabilities, outside, strict=True):
+    for position, (gray, row, is_outside) in enumerate(zip(grays, probabilities, outside, strict=True)):
         scores = dict(zip(classifier.classes, map(float, row), strict=True))
-        answers.append(
+        pixels = None if outlined is None else int(outlined[position])
+        answer = (
             too_small(classifier, gray, scores)
             or several_slices(gray, scores)
-            or _decide(classifier, scores, bool(is_outside))
+            or _decide(classifier, scores, bool(is_outside), pixels)
         )
+        if masks is not None:
+            answer = dataclasses.replace(answer, tumour_mask=masks[position], outlined_pixels=pixels)
+        answers.append(answer)
     return answers
 
 
@@ -137,12 +154,23 @@ def several_slices(gray: np.ndarray, probabilities: dict[str, float]) -> Assessm
     )
 
 
-def _decide(classifier: Classifier, probabilities: dict[str, float], outside: bool) -> Assessment:
-    status = decide_status(classifier, max(probabilities.values()), outside)
+def _decide(
+    classifier: Classifier, probabilities: dict[str, float], outside: bool, outlined_pixels: int | None
+) -> Assessment:
+    top = max(probabilities, key=probabilities.get)
+    disagree = outlined_pixels is not None and heads_disagree(top, outlined_pixels)
+    status = decide_status(classifier, max(probabilities.values()), outside, disagree)
     if status == NOT_MRI:
         return Assessment(NOT_MRI, probabilities, NOT_MRI_MESSAGE)
+    if status == UNCERTAIN and disagree and probabilities[top] >= classifier.abstain_below:
+        return Assessment(
+            UNCERTAIN,
+            probabilities,
+            f"{disagreement_text(top)} Its calibrated confidence is {percent(probabilities[top])} for "
+            f"{display_name(top).lower()}, but on held-out validation slices answers like this were wrong too "
+            "often, so no class is stated.",
+        )
     if status == UNCERTAIN:
-        top = max(probabilities, key=probabilities.get)
         return Assessment(
             UNCERTAIN,
             probabilities,
@@ -153,10 +181,12 @@ def _decide(classifier: Classifier, probabilities: dict[str, float], outside: bo
     return Assessment(OK, probabilities)
 
 
-def decide_status(classifier: Classifier, confidence: float, outside: bool) -> str:
+def decide_status(classifier: Classifier, confidence: float, outside: bool, heads_disagree: bool = False) -> str:
     """The rule, in the order the product applies it; core.report.scoring uses it for whole evaluation sets."""
     if outside:
         return NOT_MRI
     if confidence < classifier.abstain_below:
+        return UNCERTAIN
+    if heads_disagree and classifier.disagreement_abstains:
         return UNCERTAIN
     return OK

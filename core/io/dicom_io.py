@@ -100,6 +100,7 @@ class DicomScan:
     transfer_syntax: str
     acquisition: Acquisition | None = None  # plane and sequence from the tags (core/io/acquisition.py)
     place: SlicePlace | None = None  # where the slice sits in its series, to group and order (core/io/dicom_series.py)
+    pixel_spacing_mm: tuple[float, float] | None = None  # PixelSpacing (rows, columns), for areas in mm²
 
     @property
     def frame_count(self) -> int:
@@ -178,6 +179,7 @@ def read_dicom(data: bytes, force: bool = False) -> DicomScan:
         transfer_syntax=transfer_syntax,
         acquisition=_unless_malformed(acquisition_of, dataset),
         place=_unless_malformed(slice_place, dataset),
+        pixel_spacing_mm=_unless_malformed(pixel_spacing, dataset),
     )
 
 
@@ -190,6 +192,15 @@ def _unless_malformed(read, dataset):
         raise
     except Exception:
         return None
+
+
+def pixel_spacing(dataset: pydicom.Dataset) -> tuple[float, float] | None:
+    """PixelSpacing (row, column) in mm, from the top level or the functional groups; None when absent or not
+    two positive numbers (an area in mm² is then not given, rather than a wrong one)."""
+    spacing = _floats(_lookup(dataset, "PixelSpacing", "PixelMeasuresSequence"), 2)
+    if spacing is None or not all(0 < value < 100 for value in spacing):
+        return None
+    return float(spacing[0]), float(spacing[1])
 
 
 def slice_place(dataset: pydicom.Dataset) -> SlicePlace:

@@ -87,6 +87,15 @@ class NiftiVolume:
         row_mm, column_mm = (self.zooms[a] for a in _in_plane_axes(axis)[::-1])
         return _square_pixels(picture, row_mm, column_mm)
 
+    def pixel_spacing(self, plane: str) -> tuple[float, float]:
+        """(row, column) size in mm of a pixel of `slice(plane, ...)`, after its resampling to square pixels."""
+        axis = _axis(plane)
+        row_mm, column_mm = (float(self.zooms[a]) for a in _in_plane_axes(axis)[::-1])
+        first, second = _in_plane_axes(axis)
+        rows, columns = self.shape[second], self.shape[first]
+        height, width = _square_pixels(np.zeros((rows, columns), np.float32), row_mm, column_mm).shape
+        return row_mm * rows / height, column_mm * columns / width
+
     def __repr__(self) -> str:
         return f"NiftiVolume(shape={self.shape}, zooms={self.zooms}, note={self.note!r})"
 

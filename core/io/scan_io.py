@@ -61,6 +61,15 @@ class Scan:
             return self.volume.slice(view.plane, index)
         return self.image
 
+    def pixel_spacing_mm(self, view: View | None = None) -> tuple[float, float] | None:
+        """(row, column) size in mm of a pixel of `render(view)`; None for a picture file, which gives none."""
+        view = view or self.default_view()
+        if self.kind == DICOM:
+            return self.dicom.pixel_spacing_mm
+        if self.kind == NIFTI:
+            return self.volume.pixel_spacing(view.plane)
+        return None
+
     def describe(self, view: View | None = None) -> str:
         """Which picture of the file a result is for, in words ("" when the file holds one picture)."""
         view = view or self.default_view()

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from core.model.checkpoint import load_checkpoint
-from core.model.models import build_model
+from core.model.models import build_model, outlines_tumour
 from core.model.ood import OodGate
 from core.model.precision import FLOAT32, autocast_for, serving_precision
 from core.model.preprocessing import Preprocessing, normalize
@@ -39,6 +39,23 @@ def model_logits(model: nn.Module, batch: torch.Tensor, flip_average: bool, prec
     return logits
 
 
+def model_logits_and_masks(
+    model: nn.Module, batch: torch.Tensor, flip_average: bool, precision: str = FLOAT32
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`model_logits`, and the tumour-mask probabilities (N, S, S) at the input's size, for a network that
+    outlines tumours; with `flip_average`, the mirror image's mask is mirrored back and averaged in."""
+    size = batch.shape[-2:]
+    with autocast_for(batch.device, precision):
+        logits, masks = model(batch, with_mask=True)
+        logits, masks = logits.float(), masks.float()
+        if flip_average:
+            mirror_logits, mirror_masks = model(torch.flip(batch, dims=[3]), with_mask=True)
+            logits = (logits + mirror_logits.float()) / 2
+            masks = (masks + torch.flip(mirror_masks.float(), dims=[3])) / 2
+    upsampled = torch.nn.functional.interpolate(masks, size=size, mode="bilinear", align_corners=False)
+    return logits, torch.sigmoid(upsampled)[:, 0]
+
+
 class Classifier:
     """A trained model ready to classify. Thread-safe for prediction: nothing is mutated after loading."""
 
@@ -59,6 +76,8 @@ class Classifier:
         gate = self.metadata.get("ood")
         self.gate = OodGate.load(weights_dir, gate["sha256"]) if gate else None
         self.abstain_below = float(self.metadata.get("abstention", {}).get("threshold", 0.0))
+        # Whether a class head and mask head that disagree withhold the class (core/decide/outline.py).
+        self.disagreement_abstains = bool(self.metadata.get("abstention", {}).get("on_head_disagreement", False))
         self.flip_average = flip_average
         self.device = pick_device(device)
         # bf16 only where the hardware runs it natively; tests/test_precision.py bounds the difference.
@@ -66,6 +85,7 @@ class Classifier:
         model = build_model(self.architecture, len(self.classes))
         model.load_state_dict(state_dict)
         self.model = model.to(self.device).eval()
+        self.outlines_tumour = outlines_tumour(model)
 
     @property
     def device_name(self) -> str:
@@ -94,6 +114,23 @@ class Classifier:
         if not chunks:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         return torch.cat(chunks).cpu().numpy()
+
+    @torch.inference_mode()
+    def logits_and_masks(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Uncalibrated logits and, for a network that outlines tumours, its tumour-mask probabilities
+        float32 (N, S, S) over the prepared images (None for a classifier only), from one pass."""
+        if not self.outlines_tumour:
+            return self.logits(images), None
+        logits, masks = [], []
+        for start in range(0, len(images), BATCH_SIZE):
+            batch = self.to_input(images[start : start + BATCH_SIZE])
+            chunk_logits, chunk_masks = model_logits_and_masks(self.model, batch, self.flip_average, self.precision)
+            logits.append(chunk_logits.cpu().numpy())
+            masks.append(chunk_masks.cpu().numpy())
+        size = self.preprocessing.img_size
+        if not logits:
+            return np.zeros((0, len(self.classes)), np.float32), np.zeros((0, size, size), np.float32)
+        return np.concatenate(logits), np.concatenate(masks)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Temperature-calibrated class probabilities for prepared uint8 images (N, S, S)."""

@@ -1,5 +1,10 @@
 """Network architectures, by name. Every model takes a 1-channel image and returns N class logits.
 
+Some also outline the tumour: `outlines_tumour(model)` is True and `model.forward_with_mask(x)` returns the
+logits and a tumour-mask logit map at a quarter of the input's resolution, from a light feature-pyramid
+decoder on the same backbone (`WithTumourMask`). Their plain `forward` is the classifier alone, so every
+caller that only wants classes (calibration, the gate, Grad-CAM) treats them like any other network.
+
 Each entry also names the layer Grad-CAM explains (the last convolutional block) and the early stages whose
 activation statistics the out-of-distribution gate reads, so the app never has to know which architecture
 it is serving.
@@ -80,6 +85,61 @@ def _mobilenet_v3_small(num_classes: int) -> nn.Module:
     return model
 
 
+class WithTumourMask(nn.Module):
+    """A MobileNetV3 classifier with a tumour-mask head beside its class head, trained together.
+
+    The decoder is torchvision's FeaturePyramidNetwork over four backbone stages (strides 4, 8, 16, 32); the mask
+    is read from its finest level. The classifier's modules keep their names (`features`, `avgpool`,
+    `classifier`), so its Grad-CAM layer and the gate's early stages are found as in the plain network."""
+
+    def __init__(self, classifier: nn.Module, taps: tuple[int, ...], width: int = 32):
+        super().__init__()
+        self.features, self.avgpool, self.classifier = classifier.features, classifier.avgpool, classifier.classifier
+        self.taps = taps
+        with torch.no_grad():
+            channels = [tensor.shape[1] for tensor in self._tapped(torch.zeros(1, 1, 64, 64))[1].values()]
+        self.pyramid = torchvision.ops.FeaturePyramidNetwork(channels, width)
+        self.mask_head = nn.Sequential(
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width, eps=0.001, momentum=0.1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, 1, 1),
+        )
+        # Start from "no tumour anywhere" (sigmoid ≈ 2 %): most pixels of every slice are not tumour.
+        nn.init.constant_(self.mask_head[-1].bias, -4.0)
+
+    def _tapped(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        taps = {}
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in self.taps:
+                taps[str(index)] = x
+        return x, taps
+
+    def _classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(features), 1))
+
+    def forward(self, x: torch.Tensor, with_mask: bool = False):
+        """Class logits (N, C); with `with_mask`, also the tumour-mask logits (N, 1, S/4, S/4)."""
+        if not with_mask:
+            return self._classify(self.features(x))
+        features, taps = self._tapped(x)
+        finest = next(iter(self.pyramid(taps).values()))
+        return self._classify(features), self.mask_head(finest)
+
+    def forward_with_mask(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward(x, with_mask=True)
+
+
+def _mobilenet_v3_small_mask(num_classes: int) -> nn.Module:
+    # Stages 1, 3, 8 and 12 end at strides 4, 8, 16 and 32 (16, 24, 48 and 576 channels).
+    return WithTumourMask(_mobilenet_v3_small(num_classes), taps=(1, 3, 8, 12))
+
+
+def outlines_tumour(model: nn.Module) -> bool:
+    return hasattr(model, "forward_with_mask")
+
+
 def _one_channel(conv: nn.Conv2d) -> nn.Conv2d:
     """The same convolution for grayscale input."""
     return nn.Conv2d(1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=conv.bias is not None)
@@ -101,6 +161,12 @@ ARCHITECTURES: dict[str, Architecture] = {
     ),
     "mobilenet_v3_small": Architecture(
         _mobilenet_v3_small,
+        lambda m: m.features[-1],
+        lambda m: list(m.features[:5]),
+        "MobileNet_V3_Small_Weights.IMAGENET1K_V1",
+    ),
+    "mobilenet_v3_small_mask": Architecture(
+        _mobilenet_v3_small_mask,
         lambda m: m.features[-1],
         lambda m: list(m.features[:5]),
         "MobileNet_V3_Small_Weights.IMAGENET1K_V1",

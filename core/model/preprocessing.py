@@ -31,12 +31,25 @@ class Preprocessing:
         if gray.ndim != 2 or min(gray.shape) < 1:
             raise ValueError(f"expected a 2-D image, got shape {gray.shape}")
         gray = np.clip(np.nan_to_num(gray.astype(np.float32, copy=False)), 0.0, 1.0)
-        if self.crop_to_head:
-            top, bottom, left, right = head_bounding_box(gray)
-            gray = gray[top:bottom, left:right]
-        gray = stretch_contrast(pad_to_square(gray))
-        interpolation = cv2.INTER_AREA if gray.shape[0] > self.img_size else cv2.INTER_LINEAR
-        resized = cv2.resize(gray, (self.img_size, self.img_size), interpolation=interpolation)
+        return self._square_uint8(stretch_contrast(pad_to_square(self._crop(gray, gray))))
+
+    def mask_to_uint8(self, mask: np.ndarray, gray: np.ndarray) -> np.ndarray:
+        """A tumour mask (H, W) of `gray` -> uint8 (img_size, img_size), 255 = tumour, moved exactly as `to_uint8`
+        moves the picture (the same crop, padding and resize; edge pixels become partial values)."""
+        if mask.shape != gray.shape:
+            raise ValueError(f"mask {mask.shape} and image {gray.shape} differ in size")
+        gray = np.clip(np.nan_to_num(gray.astype(np.float32, copy=False)), 0.0, 1.0)
+        return self._square_uint8(pad_to_square(self._crop(mask.astype(np.float32), gray)))
+
+    def _crop(self, pixels: np.ndarray, gray: np.ndarray) -> np.ndarray:
+        if not self.crop_to_head:
+            return pixels
+        top, bottom, left, right = head_bounding_box(gray)
+        return pixels[top:bottom, left:right]
+
+    def _square_uint8(self, square: np.ndarray) -> np.ndarray:
+        interpolation = cv2.INTER_AREA if square.shape[0] > self.img_size else cv2.INTER_LINEAR
+        resized = cv2.resize(square, (self.img_size, self.img_size), interpolation=interpolation)
         return np.clip(np.rint(resized * 255.0), 0, 255).astype(np.uint8)
 
     def project_to_original(self, values: np.ndarray, gray: np.ndarray) -> np.ndarray:

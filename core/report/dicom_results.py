@@ -69,6 +69,11 @@ def check_sources(sources: Sequence[Dataset]) -> None:
         raise UnfileableSourceError("The images belong to different studies; a result covers one study.")
 
 
+# The area of the region the mask head outlines: SNOMED CT "Area", in mm² (or pixels when the file has no spacing).
+AREA_CONCEPT = CodedConcept("42798000", "SCT", "Area")
+PIXELS_UNIT = CodedConcept("{pixels}", "UCUM", "pixels")
+
+
 @dataclass(frozen=True)
 class Finding:
     """What was classified and the answer, independent of how it was computed: one slice (of a file or a
@@ -81,6 +86,9 @@ class Finding:
     slice_number: int | None = None  # 1-based, when one slice of several was classified
     series_slice_count: int | None = None  # the slices the source holds, when one slice of several
     rule: str = ""  # a series answer: the stated rule, with its operating point
+    # The mask head's outlined region on the classified slice (core/decide/outline.py), when the model has one:
+    outlined_pixels: int | None = None
+    outlined_mm2: float | None = None  # with the file's pixel spacing
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -91,13 +99,18 @@ class Finding:
             raise ValueError(f"class {self.label!r} has no probability")
 
     @classmethod
-    def of_slice(cls, assessment: Assessment, slice_number: int | None = None, of: int | None = None) -> Finding:
+    def of_slice(
+        cls, assessment: Assessment, slice_number: int | None = None, of: int | None = None, outline=None
+    ) -> Finding:
+        """`outline`: the slice's core.decide.outline.Outline, when the model draws one."""
         return cls(
             status=assessment.status,
             probabilities=tuple(assessment.probabilities.items()),
             label=assessment.prediction,
             slice_number=slice_number,
             series_slice_count=of,
+            outlined_pixels=None if outline is None else outline.pixels,
+            outlined_mm2=None if outline is None or outline.square_mm is None else round(outline.square_mm, 2),
         )
 
     @property
@@ -122,6 +135,12 @@ def structured_report(sources: Sequence[Dataset], finding: Finding, model: Model
         )
         for name, value in finding.probabilities
     ]
+    if finding.outlined_mm2 is not None:
+        measurements.append(
+            hd.sr.Measurement(name=AREA_CONCEPT, value=finding.outlined_mm2, unit=codes.UCUM.SquareMillimeter)
+        )
+    elif finding.outlined_pixels is not None:  # no pixel spacing in the file: the area in the picture's pixels
+        measurements.append(hd.sr.Measurement(name=AREA_CONCEPT, value=finding.outlined_pixels, unit=PIXELS_UNIT))
     evaluations = [hd.sr.QualitativeEvaluation(STATUS_CONCEPT, _status_code(finding.status))]
     if finding.label:
         evaluations.insert(0, hd.sr.QualitativeEvaluation(codes.DCM.Finding, class_code(finding.label)))

@@ -7,6 +7,9 @@ tumour's mask and the head's mask:
   heat share     the fraction of the map's total heat that lies on the tumour
 and the same two for a baseline that knows nothing about the picture but where the head is: its peak is the
 head's centroid, and its heat is spread evenly over the head. A method earns trust only by beating it.
+
+For a network that outlines tumours, the outline itself is also scored as an explanation (its probability map
+is the heatmap), and its region is compared with the tumour's mask by Dice and IoU (`overlap`).
 """
 
 from __future__ import annotations
@@ -45,11 +48,16 @@ def distance_to(mask: np.ndarray) -> np.ndarray:
 
 
 def peak(heat: np.ndarray) -> tuple[int, int] | None:
-    """(row, column) of the map's maximum (the first, in reading order, when several tie); None when empty."""
+    """(row, column) of the map's maximum; None when empty. When several pixels tie (a plateau, or a map that
+    is flat over the head), the tied pixel nearest their centroid: a flat map then points where the
+    head-centre baseline does, instead of at its top-left corner."""
     if not np.any(heat > 0):
         return None
-    row, column = np.unravel_index(int(np.argmax(heat)), heat.shape)
-    return int(row), int(column)
+    rows, columns = np.nonzero(heat == heat.max())
+    if len(rows) == 1:
+        return int(rows[0]), int(columns[0])
+    nearest = int(np.argmin((rows - rows.mean()) ** 2 + (columns - columns.mean()) ** 2))
+    return int(rows[nearest]), int(columns[nearest])
 
 
 def heat_share(heat: np.ndarray, tumour: np.ndarray) -> float:
@@ -105,6 +113,38 @@ def summarise(scores: list[PictureScore]) -> Summary | None:
         baseline_pointing_game=float(np.mean([s.baseline_hit for s in scores])),
         baseline_heat_share=float(np.mean([s.baseline_share for s in scores])),
     )
+
+
+@dataclass(frozen=True)
+class Overlap:
+    dice: float
+    iou: float
+
+
+def overlap(predicted: np.ndarray, tumour: np.ndarray) -> Overlap:
+    """Dice and IoU of a predicted region against the tumour (boolean masks of one shape); 0 when nothing is
+    predicted, as a reader given no outline was shown nothing of the tumour."""
+    if predicted.shape != tumour.shape:
+        raise ValueError(f"predicted {predicted.shape} and tumour {tumour.shape} masks differ in shape")
+    both = float((predicted & tumour).sum())
+    either = float((predicted | tumour).sum())
+    total = float(predicted.sum() + tumour.sum())
+    return Overlap(dice=2 * both / total if total else 1.0, iou=both / either if either else 1.0)
+
+
+def summarise_overlap(overlaps: list[Overlap]) -> dict | None:
+    """Mean Dice and IoU with a normal-approximation 95 % interval of the mean Dice."""
+    if not overlaps:
+        return None
+    dice = np.array([o.dice for o in overlaps])
+    half = 1.96 * float(dice.std(ddof=1)) / np.sqrt(len(dice)) if len(dice) > 1 else 0.0
+    return {
+        "n": len(dice),
+        "dice": float(dice.mean()),
+        "dice_ci95": (max(0.0, float(dice.mean()) - half), min(1.0, float(dice.mean()) + half)),
+        "iou": float(np.mean([o.iou for o in overlaps])),
+        "dice_at_least_0_5": float((dice >= 0.5).mean()),
+    }
 
 
 # ---- the report `python -m train.localisation` writes next to the weights --------------------------------

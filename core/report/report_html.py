@@ -48,12 +48,13 @@ figcaption { font-size: 0.85em; color: #4a5a66; }
 @dataclass(frozen=True)
 class ReportEntry:
     result: ScanResult
-    image_png: bytes | None = None  # the picture that was classified
+    image_png: bytes | None = None  # the picture that was classified (with the model's outline, when it draws one)
     overlay_png: bytes | None = None  # Grad-CAM overlay on it
     overlay_caption: str = ""  # e.g. "Grad-CAM, evidence for glioma"
     thumbnail_png: bytes | None = None  # for the summary table, whatever the file's format
     overlay_caveat: str = ""  # said under the map when it is not measured to beat the head-centre baseline
     scope: str = ""  # whether the scan is inside the model's validated scope, in words (core/decide/scope.py)
+    image_caption: str = ""  # e.g. the outlined region's area; "Image as classified" when empty
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def _scan_section(number: int, entry: ReportEntry, classes: list[str]) -> str:
         lines.append(f'<p class="note">Validated scope: {escape(entry.scope)}</p>')
     pictures = []
     if entry.image_png:
-        pictures.append(_figure(entry.image_png, "Image as classified"))
+        pictures.append(_figure(entry.image_png, entry.image_caption or "Image as classified"))
     if entry.overlay_png:
         pictures.append(_figure(entry.overlay_png, entry.overlay_caption or "Grad-CAM overlay"))
     if pictures:

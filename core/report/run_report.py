@@ -307,7 +307,15 @@ def measured_on(report: RunReport) -> pd.DataFrame:
                 f"{contamination['exact_copies']} exact and {contamination['near_copies']} near copies of "
                 "training or validation images"
             )
-    return pd.DataFrame(rows)
+    return _without_unmeasured(pd.DataFrame(rows))
+
+
+def _without_unmeasured(table: pd.DataFrame) -> pd.DataFrame:
+    """Drop the outline column for a network that draws none (it would be a column of blanks)."""
+    column = "no tumour, region outlined"
+    if column in table and table[column].isna().all():
+        return table.drop(columns=[column])
+    return table
 
 
 def _measured_row(name: str, kind: str, metrics: dict) -> dict:
@@ -320,20 +328,24 @@ def _measured_row(name: str, kind: str, metrics: dict) -> dict:
         "accuracy interval": interval_of(metrics.get("accuracy"), metrics.get("n")),
         "balanced accuracy": metrics.get("balanced_accuracy"),
         "tumour found": outcomes.get("tumour_sensitivity"),
+        "answered": outcomes["answered"] / outcomes["n"] if outcomes.get("n") and "answered" in outcomes else None,
         "answered but wrong": outcomes.get("answered_wrong_share"),
         "refused as not MRI": outcomes.get("not_mri_share"),
+        # A network with a mask head: no-tumour slices on which it still outlines a region.
+        "no tumour, region outlined": outcomes.get("no_tumour_with_region_share"),
         "note": "",
     }
 
 
 def breakdown_table(metrics: dict, attribute: str) -> pd.DataFrame:
     """One row per value of `attribute` (sequence, plane, source) in a metrics section's breakdown."""
-    return pd.DataFrame(
+    table = pd.DataFrame(
         [
             _measured_row(value, attribute, values) | {"set": value}
             for value, values in ((metrics or {}).get("breakdown") or {}).get(attribute, {}).items()
         ]
     ).drop(columns=["kind", "note"], errors="ignore")
+    return _without_unmeasured(table)
 
 
 def recipe(metadata: dict) -> dict[str, object]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.decide.assessment import NOT_MRI, OK, TOO_SMALL, UNCERTAIN, decide_status
+from core.decide.outline import heads_disagree, region_pixels
 from core.labels import NO_TUMOUR
 from core.model.inference import Classifier, softmax
 from core.model.ood import stage_statistics
@@ -25,9 +26,12 @@ class ScoredImages:
     logits: np.ndarray  # float32 (N, C), uncalibrated
     probabilities: np.ndarray  # float (N, C), temperature-calibrated
     status: np.ndarray  # str (N,): ok / uncertain / not_mri
+    # int (N,): pixels the mask head outlines on the model's input (core/decide/outline.py); None without one
+    outlined_pixels: np.ndarray | None = None
 
     def __getitem__(self, rows) -> ScoredImages:
-        return ScoredImages(self.logits[rows], self.probabilities[rows], self.status[rows])
+        outlined = None if self.outlined_pixels is None else self.outlined_pixels[rows]
+        return ScoredImages(self.logits[rows], self.probabilities[rows], self.status[rows], outlined)
 
     def __len__(self) -> int:
         return len(self.status)
@@ -38,8 +42,13 @@ def score_images(
 ) -> ScoredImages:
     """Prepared uint8 images (N, S, S), their decoded pictures' statistics (core.model.ood.image_statistics) and
     the refusals found on the decoded pictures (core.decide.assessment.picture_status, "" where none)."""
-    logits = classifier.logits(images)
+    logits, masks = classifier.logits_and_masks(images)
     probabilities = softmax(logits / classifier.temperature)
+    outlined = None if masks is None else region_pixels(masks)
+    disagree = np.zeros(len(images), bool)
+    if outlined is not None:
+        top = [classifier.classes[i] for i in probabilities.argmax(1)]
+        disagree = np.array([heads_disagree(name, int(n)) for name, n in zip(top, outlined, strict=True)], bool)
     if classifier.gate is None or not len(images):
         outside = np.zeros(len(images), dtype=bool)
     else:
@@ -48,12 +57,12 @@ def score_images(
     refused = np.full(len(images), "", dtype=object) if picture_status is None else picture_status
     status = np.array(
         [
-            refusal or decide_status(classifier, float(p.max()), bool(o))
-            for p, o, refusal in zip(probabilities, outside, refused, strict=True)
+            refusal or decide_status(classifier, float(p.max()), bool(o), bool(d))
+            for p, o, refusal, d in zip(probabilities, outside, refused, disagree, strict=True)
         ],
         dtype=object,
     )
-    return ScoredImages(logits, probabilities, status.astype(str))
+    return ScoredImages(logits, probabilities, status.astype(str), outlined)
 
 
 def summarise(labels: np.ndarray, scored: ScoredImages, classes: list[str], attributes: dict | None = None) -> dict:
@@ -107,4 +116,9 @@ def outcomes(labels: np.ndarray, scored: ScoredImages, classes: list[str]) -> di
         has_tumour, called_tumour = labels != healthy, scored.probabilities.argmax(1) != healthy
         result["tumour_sensitivity"] = float(called_tumour[has_tumour].mean()) if has_tumour.any() else None
         result["tumour_specificity"] = float((~called_tumour[~has_tumour]).mean()) if (~has_tumour).any() else None
+        if scored.outlined_pixels is not None:
+            region = scored.outlined_pixels > 0
+            result["no_tumour_with_region_share"] = float(region[~has_tumour].mean()) if (~has_tumour).any() else None
+            result["tumour_with_region_share"] = float(region[has_tumour].mean()) if has_tumour.any() else None
+            result["heads_disagree"] = int((region == (~called_tumour)).sum())
     return result

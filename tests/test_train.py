@@ -86,6 +86,12 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, synthetic_dataset,
     arguments = ["--data", str(synthetic_dataset), "--epochs", "3", "--deterministic", *FAST]
     main([*arguments, "--out", str(tmp_path / "straight")])
 
+    assert_resumes_to_the_same_result(monkeypatch, arguments, tmp_path)
+
+
+def assert_resumes_to_the_same_result(monkeypatch, arguments: list[str], tmp_path) -> dict:
+    """Train `arguments` into tmp_path/resumed, interrupted in the second epoch and resumed: the history and
+    weights equal those of tmp_path/straight (already trained with the same arguments). Returns the weights."""
     real_epoch = cli.train_one_epoch
     calls = {"n": 0}
 
@@ -107,6 +113,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, synthetic_dataset,
     assert [row["train_loss"] for row in straight] == [row["train_loss"] for row in resumed]
     a, b = (load_file(tmp_path / name / "model.safetensors") for name in ("straight", "resumed"))
     assert all(np.array_equal(a[key].numpy(), b[key].numpy()) for key in a)
+    return a
 
 
 def test_flat_folder_gets_a_stratified_test_split(tmp_path):
@@ -143,24 +150,8 @@ def test_a_network_with_a_mask_head_trains_on_outlines_and_resumes_to_the_same_r
     metadata = json.loads((tmp_path / "straight" / METADATA_FILE).read_text())
     assert metadata["training"]["masks"] == [f"{data.name}={masks}"]
 
-    real_epoch, calls = cli.train_one_epoch, {"n": 0}
-
-    def interrupt_in_second_epoch(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(cli, "train_one_epoch", interrupt_in_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        main([*arguments, "--out", str(tmp_path / "resumed")])
-    monkeypatch.setattr(cli, "train_one_epoch", real_epoch)
-    main([*arguments, "--out", str(tmp_path / "resumed"), "--resume"])
-    resumed = read_csv(tmp_path / "resumed" / "history.csv")
-    assert [row["train_loss"] for row in history] == [row["train_loss"] for row in resumed]
-    a, b = (load_file(tmp_path / name / "model.safetensors") for name in ("straight", "resumed"))
-    assert any(key.startswith("mask_head.") for key in a)
-    assert all(np.array_equal(a[key].numpy(), b[key].numpy()) for key in a)
+    weights = assert_resumes_to_the_same_result(monkeypatch, arguments, tmp_path)
+    assert any(key.startswith("mask_head.") for key in weights)
 
 
 def test_a_network_with_a_mask_head_asks_for_outlines(tmp_path, synthetic_dataset):

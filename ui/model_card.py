@@ -34,7 +34,8 @@ def _intended_use(info: ModelInfo) -> None:
         f"""
 A **second opinion on a single 2-D brain MRI slice**: the model sorts it into one of
 {len(info.classes)} classes ({", ".join(display_name(c) for c in info.classes)}), says how confident it is
-(calibrated probabilities), and shows where in the image its evidence lies (Grad-CAM).
+(calibrated probabilities), and shows where in the image its evidence lies: the tumour region it outlines,
+for a model with a mask head{" (this one has one)" if info.architecture.endswith("_mask") else ""}, and Grad-CAM.
 
 - **For**: clinicians reviewing brain MRI, as one input among others. The final diagnosis is the clinician's.
 - **Not for**: screening without a clinician, triage decisions on its own, other organs or modalities (CT,
@@ -198,6 +199,9 @@ def _limitations(report: RunReport) -> None:
         "contrast may differ from what the model was trained on; check the window.",
         "Grad-CAM shows which regions drove the score, coarsely. It is not a tumour segmentation and can "
         "highlight the skull or image edges when the model relies on them.",
+        "The outline of a model with a mask head was learned from expert outlines of one collection's "
+        "contrast-enhanced T1 slices (the enhancing tumour, without oedema): on other sequences and sources it "
+        "has not been measured against outlines, and its area is not a volume.",
         "Calibration was fitted on validation data from the training sources; confidence on images from other "
         "hospitals or scanners may be too high (the Evaluation page shows how it fared on other sources).",
     ]

@@ -30,7 +30,7 @@ def test_the_outline_on_the_page_is_the_models_mask_with_its_area(tmp_path, monk
     classifier = Classifier(outlining_weights, device="cpu")
     size = classifier.preprocessing.img_size
     known = np.zeros((size, size), np.float32)
-    known[size // 4 : size // 2, size // 3 : size // 2 + 4] = 0.95  # the mask head's output for this slice
+    known[size // 4 : size // 2, size // 3 : size // 2 + 4] = 1.0  # the mask head's output for this slice
     real_assess = core.decide.assessment.assess
 
     def with_known_mask(model, grays):
@@ -42,7 +42,7 @@ def test_the_outline_on_the_page_is_the_models_mask_with_its_area(tmp_path, monk
     upload(app, ("slice.png", data))
     assert not app.exception
     gray = read_image(data)
-    expected = outline_on_picture(known, gray, classifier.preprocessing, None)
+    expected = outline_on_picture(known, gray, classifier.preprocessing, None, classifier.outline_presence)
     answer = assess(classifier, [gray])[0]
     caption = next(image.proto.imgs[0].caption for image in app.get("image"))
     assert expected.pixels > 0
@@ -62,7 +62,7 @@ def test_a_real_mask_head_answer_reaches_the_page_as_its_own_outline(tmp_path, m
     gray = read_image(data)
     answer = assess(classifier, [gray])[0]
     assert answer.tumour_mask is not None and answer.tumour_mask.shape == (64, 64)
-    drawn = outline_on_picture(answer.tumour_mask, gray, classifier.preprocessing, None)
+    drawn = outline_on_picture(answer.tumour_mask, gray, classifier.preprocessing, None, classifier.outline_presence)
     caption = next(image.proto.imgs[0].caption for image in app.get("image"))
     if drawn.pixels:
         assert f"{drawn.pixels:,} pixels" in caption

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from core.decide.outline import MIN_REGION_FRACTION, draw_outline, heads_disagree, outline_on_picture, region_pixels
+from core.decide.outline import (
+    MIN_REGION_FRACTION,
+    draw_outline,
+    heads_disagree,
+    outline_on_picture,
+    presence_level,
+    region_evidence,
+    region_pixels,
+)
 from core.model.models import build_model, outlines_tumour
 from core.model.preprocessing import Preprocessing
 from core.report.localisation_scores import overlap, score
@@ -155,3 +163,20 @@ def test_the_drawn_outline_lies_on_the_regions_edge_and_leaves_the_rest_of_the_p
     assert np.all(np.abs(distance - 20) <= 2)  # on the disc's edge
     untouched = ~yellow
     assert np.array_equal(drawn[untouched][:, 0], np.rint(gray * 255).astype(np.uint8)[untouched])
+
+
+def test_a_region_is_there_only_when_its_evidence_reaches_the_runs_presence_level():
+    size = 64
+    faint, sure = np.zeros((size, size), np.float32), np.zeros((size, size), np.float32)
+    faint[10:30, 10:30] = 0.7  # a large region the head is not sure of
+    sure[40:46, 40:46] = 0.99  # a small one it is sure of
+    masks = np.stack([faint, sure])
+    level = presence_level(np.stack([faint] * 49 + [np.zeros_like(faint)]))  # no-tumour slices that look faint
+    assert level == pytest.approx(0.7)
+    assert region_pixels(masks, 0.8).tolist() == [0, 36]  # the faint region is no region at that level
+    assert region_pixels(masks).tolist() == [400, 36]  # at the mask threshold alone, both are
+    assert region_evidence(masks) == pytest.approx([0.7, 0.99])
+    gray = np.full((size, size), 0.5, np.float32)
+    preprocessing = Preprocessing(img_size=size, crop_to_head=False)
+    assert outline_on_picture(faint, gray, preprocessing, None, presence=0.8).pixels == 0
+    assert presence_level(np.zeros((0, size, size), np.float32)) == 0.5

@@ -118,3 +118,17 @@ def test_the_tables_note_is_whole_or_cut_at_a_word_with_an_ellipsis():
     assert len(shown) <= NOTE_CHARACTERS + 2 and shown.endswith(" …")
     assert long.startswith(shown.removesuffix(" …"))  # cut between words, never inside one
     assert long[len(shown.removesuffix(" …"))] in " ;,"
+
+
+def test_the_step_time_split_is_the_mean_share_of_each_part_and_absent_for_older_runs():
+    import pandas as pd
+
+    from core.report.run_report import step_time_split
+
+    history = pd.DataFrame(
+        {"epoch": [1, 2], "share_batch": [0.2, 0.1], "share_forward": [0.3, 0.3], "share_backward": [0.4, 0.5],
+         "share_optimizer": [0.1, 0.1]}
+    )  # fmt: skip
+    split = step_time_split(history)
+    assert split == pytest.approx({"drawing the batch": 0.15, "forward": 0.3, "backward": 0.45, "optimiser": 0.1})
+    assert step_time_split(history.drop(columns=["share_batch"])) == {} and step_time_split(None) == {}

@@ -105,7 +105,9 @@ def measure(classifier: Classifier, rows: list[dict], data: Path, methods: list[
         stated_counts["stated" if stated else "not stated"] += 1
         truth = row["class"]
         if answer.tumour_mask is not None:
-            outline = outline_on_picture(answer.tumour_mask, gray, classifier.preprocessing, None)
+            outline = outline_on_picture(
+                answer.tumour_mask, gray, classifier.preprocessing, None, classifier.outline_presence
+            )
             measured = overlap(outline.mask, tumour)
             heat = classifier.preprocessing.project_to_original(answer.tumour_mask, gray) * head
             outline_score = score(heat, tumour, head)
@@ -192,7 +194,7 @@ def _heatmap_example(explainer, method, gray, tumour, name, width) -> tuple[np.n
 def _outline_example(classifier, gray, tumour, width) -> tuple[np.ndarray, str]:
     """The expert's outline in green and the model's in yellow, on the slice."""
     mask = assess(classifier, [gray])[0].tumour_mask
-    predicted = outline_on_picture(mask, gray, classifier.preprocessing, None).mask
+    predicted = outline_on_picture(mask, gray, classifier.preprocessing, None, classifier.outline_presence).mask
     grey = np.repeat(np.clip(np.rint(gray * 255), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     picture = _draw_mask(_draw_mask(grey, tumour, (0, 255, 0), width), predicted, (255, 255, 0), width)
     return picture, f"outline Dice {overlap(predicted, tumour).dice:.2f} (green: expert, yellow: model)"

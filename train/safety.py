@@ -21,8 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from core.decide.assessment import NOT_MRI, assess
-from core.decide.outline import heads_disagree, region_pixels
+from core.decide.outline import (
+    MASK_THRESHOLD,
+    MIN_REGION_FRACTION,
+    NO_TUMOUR_PERCENTILE,
+    heads_disagree,
+    presence_level,
+    region_pixels,
+)
 from core.io.scan_io import load_scan
+from core.labels import NO_TUMOUR
 from core.model.checkpoint import read_metadata, write_json_atomic
 from core.model.inference import Classifier, softmax
 from core.model.ood import GateSettings, fit_gate, signatures, stage_statistics
@@ -50,12 +58,16 @@ def fit_safety(
 
     # Scored once per image; the leak-free subset is a slice of the full test set's results.
     confidence, correct, signatures, disagree = {}, {}, {}, {}
+    presence = None
     for name, index in (("validation", val), ("test_full", test)):
         logits, masks = classifier.logits_and_masks(data.images[index])
         probabilities = softmax(logits / classifier.temperature)
         confidence[name], correct[name] = probabilities.max(1), probabilities.argmax(1) == data.labels[index]
         signatures[name] = _signatures(classifier, data, index)
-        disagree[name] = _disagreements(classifier, probabilities, masks)
+        if masks is not None and presence is None:  # validation comes first: the level is fitted there only
+            healthy = data.classes.index(NO_TUMOUR) if NO_TUMOUR in data.classes else -1
+            presence = presence_level(masks[data.labels[index] == healthy])
+        disagree[name] = _disagreements(classifier, probabilities, masks, presence)
     for results in (confidence, correct, signatures):
         results["test_leak_free"] = results["test_full"][clean]
     disagree["test_leak_free"] = None if disagree["test_full"] is None else disagree["test_full"][clean]
@@ -68,6 +80,15 @@ def fit_safety(
         GateSettings(percentile=GATE_PERCENTILE),
     )
     metadata = read_metadata(weights_dir)
+    if presence is not None:
+        metadata["outline"] = {
+            "presence_threshold": presence,
+            "rule": (
+                f"a region is outlined when its {MIN_REGION_FRACTION:.1%}-of-the-input most confident pixels "
+                f"average at least the {NO_TUMOUR_PERCENTILE:g}th percentile of that value on validation no-tumour "
+                f"slices; its shape is the mask probability at or above {MASK_THRESHOLD}"
+            ),
+        }
     metadata["abstention"] = {
         "threshold": threshold,
         "rule": (
@@ -114,12 +135,15 @@ def fit_safety(
     return sections
 
 
-def _disagreements(classifier: Classifier, probabilities: np.ndarray, masks: np.ndarray | None) -> np.ndarray | None:
+def _disagreements(
+    classifier: Classifier, probabilities: np.ndarray, masks: np.ndarray | None, presence: float | None
+) -> np.ndarray | None:
     """Where the class head and the mask head disagree (core/decide/outline.py); None without a mask head."""
     if masks is None:
         return None
     top = [classifier.classes[i] for i in probabilities.argmax(1)]
-    return np.array([heads_disagree(name, int(n)) for name, n in zip(top, region_pixels(masks), strict=True)], bool)
+    outlined = region_pixels(masks, presence)
+    return np.array([heads_disagree(name, int(n)) for name, n in zip(top, outlined, strict=True)], bool)
 
 
 def disagreement_rule(answered: np.ndarray, correct: np.ndarray, disagree: np.ndarray | None) -> dict:

@@ -167,6 +167,13 @@ def training(report: RunReport) -> None:
             f"{outcome.get('epochs_run', '?')} epochs run; the epoch kept is {outcome.get('best_epoch', '?')} "
             f"(best validation accuracy {outcome.get('best_val_accuracy', float('nan')):.3f})."
         )
+    split = run_report.step_time_split(report.history)
+    if split:
+        st.caption(
+            "Where a training step's time went (mean over epochs): "
+            + ", ".join(f"{part} {percent(share)}" for part, share in split.items())
+            + "."
+        )
 
 
 def misclassified_gallery(report: RunReport, subset: str) -> None:

@@ -308,7 +308,10 @@ def outline(run: Path, entry: Entry, view: View, answer: Assessment) -> Outline 
         return None
     picture = entry.scan.render(view)
     spacing = entry.scan.pixel_spacing_mm(view)
-    return outline_on_picture(answer.tumour_mask, picture, resources.classifier(run).preprocessing, spacing)
+    classifier = resources.classifier(run)
+    return outline_on_picture(
+        answer.tumour_mask, picture, classifier.preprocessing, spacing, classifier.outline_presence
+    )
 
 
 def outlined_png(entry: Entry, view: View, drawn: Outline) -> bytes:

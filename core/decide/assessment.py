@@ -72,7 +72,7 @@ def assess(classifier: Classifier, grays: list[np.ndarray]) -> list[Assessment]:
     images = np.stack([classifier.prepare(gray) for gray in grays])
     logits, masks = classifier.logits_and_masks(images)
     probabilities = softmax(logits / classifier.temperature)
-    outlined = None if masks is None else region_pixels(masks)
+    outlined = None if masks is None else region_pixels(masks, classifier.outline_presence)
     if classifier.gate is None:
         outside = np.zeros(len(grays), dtype=bool)
     else:

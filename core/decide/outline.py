@@ -1,7 +1,11 @@
 """The tumour region a network with a mask head outlines, and what the product does with it.
 
 One definition for every surface: the region is the mask probability at or above MASK_THRESHOLD on the model's
-input; a region smaller than MIN_REGION_FRACTION of that input is noise, not a finding. The two heads disagree
+input, and it is there at all only when the mean of its REGION_PIXELS most confident pixels (a minimum-size
+region's worth, MIN_REGION_FRACTION of the input) reaches the run's presence level. That level is chosen on
+validation by train/safety.py: the 98th percentile of the no-tumour validation slices' values, so that at most
+about 2 % of them get an outline (without it, a mask head that marks ventricles and deep grey matter on a third
+of normal slices would show a finding on each). The two heads disagree
 when the class head names a tumour and no region is outlined, or says "no tumour" beside a clear region; the
 page states that, and the abstention rule may withhold the class for it (`disagreement_abstains`, chosen on
 validation by train/safety.py). The outline the reader sees is the region moved back onto the picture's own
@@ -21,15 +25,36 @@ from core.model.preprocessing import Preprocessing
 
 MASK_THRESHOLD = 0.5
 MIN_REGION_FRACTION = 0.001  # of the model's input: 16 pixels of 128 × 128, about 2 × 2 mm on a 24 cm field
+NO_TUMOUR_PERCENTILE = 98.0  # of validation no-tumour slices' region evidence: the presence level
 
 
-def region_pixels(masks: np.ndarray) -> np.ndarray:
-    """Outlined pixels of each mask (N, S, S) on the model's input, int (N,); a region under the minimum counts 0."""
+def region_evidence(masks: np.ndarray) -> np.ndarray:
+    """How sure the mask head is that a region is there: the mean probability of each mask's (N, S, S) most
+    confident minimum-size region's worth of pixels, float (N,)."""
+    if masks.size == 0:
+        return np.zeros(len(masks), dtype=np.float64)
+    count = math.ceil(MIN_REGION_FRACTION * masks.shape[-1] * masks.shape[-2])
+    flat = masks.reshape(len(masks), -1)
+    top = np.partition(flat, flat.shape[1] - count, axis=1)[:, -count:]
+    return top.mean(1).astype(np.float64)
+
+
+def region_pixels(masks: np.ndarray, presence: float = MASK_THRESHOLD) -> np.ndarray:
+    """Outlined pixels of each mask (N, S, S) on the model's input, int (N,): 0 where the region's evidence is
+    under `presence` (the run's level, `Classifier.outline_presence`) or the region is under the minimum size."""
     if masks.size == 0:
         return np.zeros(len(masks), dtype=np.int64)
     pixels = (masks >= MASK_THRESHOLD).reshape(len(masks), -1).sum(1)
     minimum = math.ceil(MIN_REGION_FRACTION * masks.shape[-1] * masks.shape[-2])
-    return np.where(pixels >= minimum, pixels, 0).astype(np.int64)
+    present = (pixels >= minimum) & (region_evidence(masks) >= presence)
+    return np.where(present, pixels, 0).astype(np.int64)
+
+
+def presence_level(no_tumour_masks: np.ndarray) -> float:
+    """The presence level from validation no-tumour slices' masks; MASK_THRESHOLD when there are none."""
+    if not len(no_tumour_masks):
+        return MASK_THRESHOLD
+    return max(MASK_THRESHOLD, float(np.percentile(region_evidence(no_tumour_masks), NO_TUMOUR_PERCENTILE)))
 
 
 def heads_disagree(top_class: str, outlined_pixels: int) -> bool:
@@ -64,11 +89,16 @@ class Outline:
 
 
 def outline_on_picture(
-    mask: np.ndarray, gray: np.ndarray, preprocessing: Preprocessing, pixel_spacing_mm: tuple[float, float] | None
+    mask: np.ndarray,
+    gray: np.ndarray,
+    preprocessing: Preprocessing,
+    pixel_spacing_mm: tuple[float, float] | None,
+    presence: float = MASK_THRESHOLD,
 ) -> Outline:
-    """The model-input mask probabilities (S, S) of `gray` -> its outline on `gray`'s pixels. A region under the
-    minimum on the model's input is no region here either, so the page and the decision never differ."""
-    if region_pixels(mask[None])[0] == 0:
+    """The model-input mask probabilities (S, S) of `gray` -> its outline on `gray`'s pixels. A region that is no
+    region on the model's input (`region_pixels` with the run's `presence`) is none here either, so the page and
+    the decision never differ."""
+    if region_pixels(mask[None], presence)[0] == 0:
         empty = np.zeros(gray.shape[:2], bool)
         return Outline(empty, (), 0, None if pixel_spacing_mm is None else 0.0)
     on_picture = preprocessing.project_to_original(mask, gray) >= MASK_THRESHOLD

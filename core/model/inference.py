@@ -78,6 +78,8 @@ class Classifier:
         self.abstain_below = float(self.metadata.get("abstention", {}).get("threshold", 0.0))
         # Whether a class head and mask head that disagree withhold the class (core/decide/outline.py).
         self.disagreement_abstains = bool(self.metadata.get("abstention", {}).get("on_head_disagreement", False))
+        # How sure the mask head must be that a region is there (core/decide/outline.py), fitted on validation.
+        self.outline_presence = float(self.metadata.get("outline", {}).get("presence_threshold", 0.5))
         self.flip_average = flip_average
         self.device = pick_device(device)
         # bf16 only where the hardware runs it natively; tests/test_precision.py bounds the difference.

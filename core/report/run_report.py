@@ -337,6 +337,18 @@ def _measured_row(name: str, kind: str, metrics: dict) -> dict:
     }
 
 
+STEP_PARTS = {"batch": "drawing the batch", "forward": "forward", "backward": "backward", "optimizer": "optimiser"}
+
+
+def step_time_split(history: pd.DataFrame | None) -> dict[str, float]:
+    """Each part's mean share of a training step over the run's epochs (history.csv's share_* columns); empty
+    for runs trained before they were recorded."""
+    columns = [f"share_{part}" for part in STEP_PARTS]
+    if history is None or not set(columns) <= set(history.columns):
+        return {}
+    return {name: float(history[f"share_{part}"].mean()) for part, name in STEP_PARTS.items()}
+
+
 def breakdown_table(metrics: dict, attribute: str) -> pd.DataFrame:
     """One row per value of `attribute` (sequence, plane, source) in a metrics section's breakdown."""
     table = pd.DataFrame(

@@ -44,7 +44,7 @@ def score_images(
     the refusals found on the decoded pictures (core.decide.assessment.picture_status, "" where none)."""
     logits, masks = classifier.logits_and_masks(images)
     probabilities = softmax(logits / classifier.temperature)
-    outlined = None if masks is None else region_pixels(masks)
+    outlined = None if masks is None else region_pixels(masks, classifier.outline_presence)
     disagree = np.zeros(len(images), bool)
     if outlined is not None:
         top = [classifier.classes[i] for i in probabilities.argmax(1)]

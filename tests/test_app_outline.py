@@ -47,7 +47,7 @@ def test_the_outline_on_the_page_is_the_models_mask_with_its_area(tmp_path, monk
     caption = next(image.proto.imgs[0].caption for image in app.get("image"))
     assert expected.pixels > 0
     assert caption.startswith(f"Outlined tumour region (yellow): {expected.pixels:,} pixels (no pixel spacing")
-    assert f"calibrated confidence {percent(answer.confidence)} for {display_name(answer.top_class).lower()}" in caption
+    assert f"calibrated probability of {display_name(answer.top_class).lower()} {percent(answer.confidence)}" in caption
     # Grad-CAM stays one click away, as the second explanation.
     assert any(e.label.startswith("Grad-CAM") and not e.proto.expanded for e in app.expander)
 
@@ -68,4 +68,4 @@ def test_a_real_mask_head_answer_reaches_the_page_as_its_own_outline(tmp_path, m
         assert f"{drawn.pixels:,} pixels" in caption
     else:
         assert caption.startswith("Image as classified: no tumour region outlined")
-    assert f"calibrated confidence {percent(answer.confidence)}" in caption
+    assert f"{percent(answer.confidence)}" in caption and "calibrated probability of " in caption

@@ -60,12 +60,15 @@ def _outlined(entry: Entry, view: View, assessment: Assessment, drawn: Outline) 
 
 
 def outline_caption(assessment: Assessment, drawn: Outline) -> str:
-    confidence = f"{percent(assessment.confidence)} for {display_name(assessment.top_class).lower()}"
+    # "calibrated probability", not "confidence": the verdict above already says "Calibrated confidence".
+    probability = (
+        f"calibrated probability of {display_name(assessment.top_class).lower()} {percent(assessment.confidence)}"
+    )
     if drawn.pixels == 0:
-        return f"Image as classified: no tumour region outlined · calibrated confidence {confidence}"
+        return f"Image as classified: no tumour region outlined · {probability}"
     stated = "" if assessment.prediction else " (no class stated: uncertain)"
     return (
-        f"Outlined tumour region (yellow): {drawn.area_text()} · calibrated confidence {confidence}{stated}. "
+        f"Outlined tumour region (yellow): {drawn.area_text()} · {probability}{stated}. "
         "Drawn by the model's outline head, not a measurement by a reader."
     )
 

@@ -155,7 +155,7 @@ def several_slices(gray: np.ndarray, probabilities: dict[str, float]) -> Assessm
 
 
 def _decide(
-    classifier: Classifier, probabilities: dict[str, float], outside: bool, outlined_pixels: int | None
+    classifier: Classifier, probabilities: dict[str, float], outside: bool, outlined_pixels: int | None = None
 ) -> Assessment:
     top = max(probabilities, key=probabilities.get)
     disagree = outlined_pixels is not None and heads_disagree(top, outlined_pixels)

@@ -25,9 +25,9 @@ from core.decide.outline import (
     MASK_THRESHOLD,
     MIN_REGION_FRACTION,
     NO_TUMOUR_PERCENTILE,
-    heads_disagree,
     presence_level,
     region_pixels,
+    rows_disagreeing,
 )
 from core.io.scan_io import load_scan
 from core.labels import NO_TUMOUR
@@ -141,9 +141,7 @@ def _disagreements(
     """Where the class head and the mask head disagree (core/decide/outline.py); None without a mask head."""
     if masks is None:
         return None
-    top = [classifier.classes[i] for i in probabilities.argmax(1)]
-    outlined = region_pixels(masks, presence)
-    return np.array([heads_disagree(name, int(n)) for name, n in zip(top, outlined, strict=True)], bool)
+    return rows_disagreeing(classifier.classes, probabilities, region_pixels(masks, presence))
 
 
 def disagreement_rule(answered: np.ndarray, correct: np.ndarray, disagree: np.ndarray | None) -> dict:

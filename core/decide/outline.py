@@ -62,6 +62,12 @@ def heads_disagree(top_class: str, outlined_pixels: int) -> bool:
     return (top_class == NO_TUMOUR) == (outlined_pixels > 0)
 
 
+def rows_disagreeing(classes: list[str], probabilities: np.ndarray, outlined: np.ndarray) -> np.ndarray:
+    """`heads_disagree` for each row of calibrated probabilities (N, C) and outlined pixels (N,), bool (N,)."""
+    top = [classes[i] for i in probabilities.argmax(1)]
+    return np.array([heads_disagree(name, int(n)) for name, n in zip(top, outlined, strict=True)], bool)
+
+
 def disagreement_text(top_class: str) -> str:
     if top_class == NO_TUMOUR:
         return "The class head says no tumour, but the outline head marks a region: the two do not agree."

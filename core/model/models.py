@@ -12,6 +12,7 @@ it is serving.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -165,13 +166,12 @@ ARCHITECTURES: dict[str, Architecture] = {
         lambda m: list(m.features[:5]),
         "MobileNet_V3_Small_Weights.IMAGENET1K_V1",
     ),
-    "mobilenet_v3_small_mask": Architecture(
-        _mobilenet_v3_small_mask,
-        lambda m: m.features[-1],
-        lambda m: list(m.features[:5]),
-        "MobileNet_V3_Small_Weights.IMAGENET1K_V1",
-    ),
 }
+# The mask network keeps the classifier's module names, so its Grad-CAM layer, early stages and ImageNet weights
+# are the plain network's; only the builder differs.
+ARCHITECTURES["mobilenet_v3_small_mask"] = dataclasses.replace(
+    ARCHITECTURES["mobilenet_v3_small"], build=_mobilenet_v3_small_mask
+)
 
 
 def build_model(name: str, num_classes: int, pretrained: bool = False) -> nn.Module:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.decide.assessment import NOT_MRI, OK, TOO_SMALL, UNCERTAIN, decide_status
-from core.decide.outline import heads_disagree, region_pixels
+from core.decide.outline import region_pixels, rows_disagreeing
 from core.labels import NO_TUMOUR
 from core.model.inference import Classifier, softmax
 from core.model.ood import stage_statistics
@@ -47,8 +47,7 @@ def score_images(
     outlined = None if masks is None else region_pixels(masks, classifier.outline_presence)
     disagree = np.zeros(len(images), bool)
     if outlined is not None:
-        top = [classifier.classes[i] for i in probabilities.argmax(1)]
-        disagree = np.array([heads_disagree(name, int(n)) for name, n in zip(top, outlined, strict=True)], bool)
+        disagree = rows_disagreeing(classifier.classes, probabilities, outlined)
     if classifier.gate is None or not len(images):
         outside = np.zeros(len(images), dtype=bool)
     else:
@@ -120,5 +119,6 @@ def outcomes(labels: np.ndarray, scored: ScoredImages, classes: list[str]) -> di
             region = scored.outlined_pixels > 0
             result["no_tumour_with_region_share"] = float(region[~has_tumour].mean()) if (~has_tumour).any() else None
             result["tumour_with_region_share"] = float(region[has_tumour].mean()) if has_tumour.any() else None
-            result["heads_disagree"] = int((region == (~called_tumour)).sum())
+            disagreeing = rows_disagreeing(classes, scored.probabilities, scored.outlined_pixels)
+            result["heads_disagree"] = int(disagreeing.sum())
     return result

@@ -126,6 +126,9 @@ def test_recipe_reads_the_training_arguments(run):
     assert recipe["architecture"] == "custom_cnn" and recipe["input size (px)"] == 32
     assert recipe["epochs (max / run / best)"].startswith("3 / 3 / ")
     assert recipe["calibration temperature"] == run.metadata["calibration"]["temperature"]
+    assert recipe["sources repeated per epoch"] is None  # no --repeat
+    repeated = {**run.metadata, "training": {"args": {"repeat": [["radiopaedia-mri", 2]]}}}
+    assert run_report.recipe(repeated)["sources repeated per epoch"] == "radiopaedia-mri × 2"
 
 
 def test_reliability_table_keeps_bins_with_images(run):

@@ -1,6 +1,7 @@
 """Training on several sources: indexing, duplicates across sources, per-source splits and metrics, and the
 external evaluation's contamination check (`python -m train.evaluate`)."""
 
+import argparse
 import csv
 import json
 import shutil
@@ -13,6 +14,7 @@ from tests.phantoms import CLASSES, phantom, write_dataset
 from train import evaluate
 from train.cli import main as train_main
 from train.dataset import Source, index_sources
+from train.oversample import parse_repeat, repeated_positions
 from train.splits import TEST, TRAIN, VAL, assign_splits
 
 FAST = ["--img-size", "32", "--batch-size", "16", "--workers", "1", "--arch", "custom_cnn", "--device", "cpu"]
@@ -76,15 +78,29 @@ def test_a_group_spanning_two_sources_is_never_divided():
 def two_source_run(tmp_path_factory, two_sources):
     main, second = two_sources
     out = tmp_path_factory.mktemp("runs") / "both"
-    sources = ["--data", str(main), "--data", f"rp={second}", "--external", f"again={second}"]
+    sources = ["--data", str(main), "--data", f"rp={second}", "--repeat", "rp=2", "--external", f"again={second}"]
     train_main(
         [*sources, "--out", str(out), "--epochs", "3", "--augment", "geometry", "--test-fraction", "0.25", *FAST]
     )
     return out
 
 
+def test_a_repeated_source_is_listed_that_many_times_and_a_typo_is_refused():
+    sources = np.array(["main", "rp", "main", "rp", "rp"], dtype=object)
+    train = np.array([0, 1, 3, 4])
+    assert repeated_positions(train, sources, {"rp": 3}).tolist() == [0, 1, 1, 1, 3, 3, 3, 4, 4, 4]
+    assert repeated_positions(train, sources, {}).tolist() == [0, 1, 3, 4]
+    with pytest.raises(ValueError, match="no data source has that name"):
+        repeated_positions(train, sources, {"radiopaedia": 2})
+    assert parse_repeat("rp=2") == ("rp", 2)
+    for wrong in ("rp", "rp=0", "rp=1.5", "=2"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_repeat(wrong)
+
+
 def test_training_on_two_sources_reports_each_source(two_source_run):
     metrics = json.loads((two_source_run / "metrics.json").read_text())
+    assert json.loads((two_source_run / "metadata.json").read_text())["training"]["args"]["repeat"] == [["rp", 2]]
     assert metrics["data"]["sources"] == ["mri", "rp"]
     assert metrics["data"]["test_source"] == {"mri": "Testing folder", "rp": "stratified split by duplicate group"}
     by_source = metrics["test"]["full"]["breakdown"]["source"]

@@ -36,6 +36,7 @@ from train.calibration import fit_temperature
 from train.dataset import Source, prepare
 from train.loop import Batches, Progress, evaluate_logits, train_one_epoch
 from train.mask_loss import ClassAndMaskLoss
+from train.oversample import parse_repeat, repeated_positions
 from train.split_data import split_dataset
 from train.state import discard_state, load_state, save_state
 
@@ -59,6 +60,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", required=True, help="weights folder to write, e.g. weights/my-run")
     parser.add_argument("--external", action="append", default=[], metavar="NAME=DIR", help="score after training")
+    parser.add_argument(
+        "--repeat",
+        action="append",
+        default=[],
+        type=parse_repeat,
+        metavar="NAME=K",
+        help="list each training image of the source NAME K times per epoch (a small source counts for more)",
+    )
     parser.add_argument("--arch", default="mobilenet_v3_small", choices=sorted(ARCHITECTURES))
     parser.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (torch cache)")
     parser.add_argument("--img-size", type=int, default=128)
@@ -112,13 +121,14 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
     log(split.describe())
     preprocessing = standardisation_of(data.images[split.train], preprocessing)
 
+    train_positions = repeated_positions(split.train, data.source_names, dict(args.repeat))
     model, trained = build_models(args, len(data.classes), world, device)
     images, labels = torch.from_numpy(data.images).to(device), torch.from_numpy(data.labels).to(device)
-    per_process_batch = max(1, min(args.batch_size // world.size, len(split.train) // world.size))
+    per_process_batch = max(1, min(args.batch_size // world.size, len(train_positions) // world.size))
     batches = Batches(
         images,
         labels,
-        torch.from_numpy(split.train),
+        torch.from_numpy(train_positions),
         per_process_batch,
         preprocessing,
         Augmentation.from_families(args.augment),
@@ -130,7 +140,8 @@ def run(args: argparse.Namespace, world: distributed.World, device: torch.device
     log(f"precision {precision} (training images/s measured: {speeds or 'not measured'})")
 
     criterion = nn.CrossEntropyLoss(
-        weight=class_weights(data.labels[split.train], len(data.classes), device), label_smoothing=args.label_smoothing
+        weight=class_weights(data.labels[train_positions], len(data.classes), device),
+        label_smoothing=args.label_smoothing,
     )
     mask_loss = mask_loss_for(model, data, criterion)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)

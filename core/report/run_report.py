@@ -376,6 +376,7 @@ def recipe(metadata: dict) -> dict[str, object]:
         "weight decay": args.get("weight_decay"),
         "label smoothing": args.get("label_smoothing"),
         "early-stopping patience": args.get("patience"),
+        "sources repeated per epoch": ", ".join(f"{name} × {k}" for name, k in args.get("repeat") or []) or None,
         "validation fraction": args.get("val_fraction"),
         "seed": args.get("seed"),
         "calibration temperature": (metadata.get("calibration") or {}).get("temperature"),

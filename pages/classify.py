@@ -39,7 +39,7 @@ classes = resources.report(run).classes
 
 entries = scan_analysis.collect([*(uploads or []), *from_pacs], st.session_state.get(SAMPLES_KEY, False))
 if not entries:
-    st.info(f"Upload one or more scans ({FORMATS}), or try the example scan_analysis.", icon=":material/upload_file:")
+    st.info(f"Upload one or more scans ({FORMATS}), or try the example scans.", icon=":material/upload_file:")
     batch.measured_per_class(run, classes)
     resources.warm_up(run)  # once per process, while the first user picks a file
     end_page()

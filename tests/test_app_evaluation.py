@@ -157,6 +157,7 @@ def test_about_page_is_a_model_card_from_the_artifacts(tmp_path, monkeypatch, ti
         "Example scans",
     ]
     shown = texts(at)
+    assert at.caption[0].value.startswith("Model card for run `tiny`, version ")
     data = tiny_report["data"]
     assert f"**{data['leak_free_test_images']} leak-free**" in shown
     assert f"{percent(tiny_report['test']['full']['accuracy'])} on the whole test set" in shown

@@ -18,7 +18,7 @@ from ui import dashboard
 
 def render(report: RunReport, info: ModelInfo) -> None:
     st.title("About the model")
-    st.caption(f"Model card for report `{info.name}`, version {info.version}.")
+    st.caption(f"Model card for run `{info.name}`, version {info.version}.")
     _intended_use(info)
     _model(report, info)
     _data(report)

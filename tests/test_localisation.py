@@ -91,19 +91,19 @@ def test_the_command_scores_the_runs_test_images_that_have_masks(tmp_path, tiny_
         mask[20:60, 20:60] = 255
         Image.fromarray(mask).save(masks / relative.with_suffix(".png"))
     argv = ["--weights", str(run), "--data", str(synthetic_dataset), "--masks", str(masks), "--methods"]
-    assert bench_command.main([*argv, "Grad-CAM", "Eigen-CAM"]) == 0
+    assert bench_command.main([*argv, "Grad-CAM", "Layer-CAM"]) == 0
     document = json.loads((run / LOCALISATION_FILE).read_text())
     scored = sum(counts["all"] for counts in document["images"].values())
     assert 0 < scored <= len(tumour_images) - 1  # only test images (per the manifest) with a mask
-    overall = document["results"]["true_class"]["all"]["Eigen-CAM"]["overall"]
+    overall = document["results"]["true_class"]["all"]["Layer-CAM"]["overall"]
     assert overall["n"] == scored
     assert 0 <= overall["pointing_game"] <= 1 and 0 <= overall["heat_share"] <= 1
     assert 1600 / 96**2 < overall["baseline_heat_share"] <= 1  # the square's share of the head, not the canvas
-    assert set(document["ms_per_map"]) == {"Grad-CAM", "Eigen-CAM"}
+    assert set(document["ms_per_map"]) == {"Grad-CAM", "Layer-CAM"}
     pictures, captions = read_examples(run)
     assert pictures.dtype == np.uint8 and pictures.shape[1:] == (192, 192, 3) and len(captions) == len(pictures)
     assert all(" peak on the tumour " in c or " peak off the tumour " in c for c in captions)
     # Reproducible: the same command gives the same figures.
-    bench_command.main([*argv, "Grad-CAM", "Eigen-CAM"])
+    bench_command.main([*argv, "Grad-CAM", "Layer-CAM"])
     again = json.loads((run / LOCALISATION_FILE).read_text())
     assert again["results"] == document["results"]

@@ -17,7 +17,7 @@ from core.decide.assessment import Assessment
 from core.decide.outline import Outline, disagreement_text
 from core.io.scan_io import View
 from core.labels import display_name
-from core.model.gradcam import CLASS_AGNOSTIC, METHODS
+from core.model.gradcam import METHODS
 from core.report.intervals import percent
 from ui import localisation_view, scan_analysis
 from ui.scan_analysis import Entry, widget_key
@@ -105,7 +105,6 @@ def _explained(
         f"Colour key under the picture. Red: the regions that raised the score of {display_name(target_name)} "
         "most; blue, fading into the plain image: little effect. The colours are relative to this image (its "
         "strongest region is red), not a probability, and the map is blank outside the head. "
-        + (f"{method} draws the same map whatever the class. " if method in CLASS_AGNOSTIC else "")
         + localisation_view.headline(run, method, "stated_class" if target == STATED else "true_class")
     )
     explained.download_button(

@@ -33,11 +33,12 @@ SMOOTHING = 1 / 16
 
 # The first is the app's default. Measured on the shipped model's 787 held-out slices with a tumour outline
 # (weights/default/localisation.json), no method's peak lands on the tumour more often than the head's centre
-# does (map of the true class: Grad-CAM 8.8 % against 26.4 %; HiResCAM the same, Grad-CAM++ 5.8 %, Layer-CAM
-# 5.5 %, Eigen-CAM 7.9 %); the model's own outline does (93.5 %) and is what the page shows first. XGrad-CAM is
-# no longer offered: on this model its map kept a rank correlation of -0.70 with the map of the same network
-# with random weights (tests/test_gradcam.py's sanity check), so it shows the picture's structure, not the
-# model's evidence. Eigen-CAM draws one map whatever the class, so it cannot be "evidence for" one.
+# does (map of the true class: Grad-CAM 2.9 % against 26.4 %; HiResCAM the same, Grad-CAM++ 4.2 %, Layer-CAM
+# 3.8 %); the model's own outline does (94.0 %) and is what the page shows first. Two methods are no longer
+# offered because their maps fail tests/test_gradcam.py's sanity check (Adebayo et al., 2018): they keep their
+# rank order when the network's weights are replaced by random ones, so they show the picture's structure, not
+# the model's evidence. XGrad-CAM (rank correlation -0.70 on the 2026-12-03 model) and Eigen-CAM (0.54 on the
+# 2026-12-07 model; it also drew one map whatever the class, so it could never be "evidence for" one).
 # Each is pytorch-grad-cam's class of that name, imported on first use: the package pulls in matplotlib and
 # scipy (2.5 s on 2 cores), which the first verdict of a fresh server must not wait for.
 METHODS = {
@@ -45,10 +46,7 @@ METHODS = {
     "Grad-CAM++": "GradCAMPlusPlus",
     "HiResCAM": "HiResCAM",
     "Layer-CAM": "LayerCAM",
-    "Eigen-CAM": "EigenCAM",
 }
-# Methods whose map ignores the target: Eigen-CAM is the first principal component of the activations.
-CLASS_AGNOSTIC = frozenset({"Eigen-CAM"})
 
 
 @dataclass(frozen=True)

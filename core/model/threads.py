@@ -1,5 +1,5 @@
-"""How many threads one request's kernels may use: PyTorch's intra-op pool and numpy's BLAS (the SVD of
-Eigen-CAM). Nothing changes on import; the app's resource loader (ui/resources.py) applies its policy, and
+"""How many threads one request's kernels may use: PyTorch's intra-op pool and numpy's BLAS.
+Nothing changes on import; the app's resource loader (ui/resources.py) applies its policy, and
 training keeps the libraries' defaults (all cores).
 """
 

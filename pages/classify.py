@@ -25,7 +25,8 @@ st.button(
     "Remove the example scans" if st.session_state.get(SAMPLES_KEY) else "Try the example scans",
     on_click=toggle_samples,
     icon=":material/science:",
-    help="Slices from the public dataset's test set, one per class, none with a copy in the training data.",
+    help="Slices from the public dataset's test set, two per class, none with a copy in the training data "
+    "(how they were chosen: About the model).",
     key="samples:button",
 )
 

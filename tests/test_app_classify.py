@@ -207,7 +207,7 @@ def test_not_mri_scan_gets_its_own_banner(app, monkeypatch):
 def test_the_example_scans(app):
     app.button(key="samples:button").click().run()
     assert not app.exception
-    assert len(app.dataframe[0].value) == 4
+    assert len(app.dataframe[0].value) == 8
     assert app.button(key="samples:button").label == "Remove the example scans"
     app.button(key="samples:button").click().run()
     assert app.info and "Upload one or more scans" in app.info[0].value

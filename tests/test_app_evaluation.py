@@ -162,7 +162,7 @@ def test_about_page_is_a_model_card_from_the_artifacts(tmp_path, monkeypatch, ti
     assert f"**{data['leak_free_test_images']} leak-free**" in shown
     assert f"{percent(tiny_report['test']['full']['accuracy'])} on the whole test set" in shown
     samples = next(frame.value for frame in at.dataframe if "source" in frame.value.columns)
-    assert len(samples) == 4 and set(samples["leak-free in this run"]) == {"not in this run's test set"}
+    assert len(samples) == 8 and set(samples["leak-free in this run"]) == {"not in this run's test set"}
 
 
 def test_without_any_trained_run_the_pages_say_so(tmp_path, monkeypatch, tiny_weights):

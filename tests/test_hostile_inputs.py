@@ -482,8 +482,8 @@ def test_a_montage_of_slices_gets_no_class(tmp_path, answering_weights, rows, co
 def test_real_slices_are_one_slice_each():
     """The bundled samples are real scans from the public dataset (core/decide/layout.py has the full measurement)."""
     samples = sorted((Path(__file__).resolve().parents[1] / "samples").glob("*.jpg"))
-    assert len(samples) == 4
-    assert [count_slices(load_scan(path.read_bytes(), path.name).render()) for path in samples] == [1, 1, 1, 1]
+    assert len(samples) == 8
+    assert [count_slices(load_scan(path.read_bytes(), path.name).render()) for path in samples] == [1] * 8
 
 
 # ---- the Classify page -------------------------------------------------------------------------------------

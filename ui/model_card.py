@@ -215,9 +215,11 @@ def _samples(report: RunReport) -> None:
     st.header("Example scans")
     st.markdown(
         "The **Try the example scans** button loads these slices, copied unchanged from the dataset's Testing "
-        "folder. They were picked among the **leak-free** test images (no exact or near copy in Training), "
-        "the first of each class by file name, not for being classified correctly. What this run said about "
-        "them during its evaluation:"
+        "folder, all **leak-free** test images (no exact or near copy in Training). The first four are the "
+        "first of each class by file name, not picked for being classified correctly; the last four are the "
+        "first of each class that the model shipped on 2026-12-07 states a class for, so that the examples show "
+        "an answer too (they say nothing about how often it answers: the Evaluation page does). What this run "
+        "said about them during its evaluation:"
     )
     predictions = report.predictions.set_index("path") if report.predictions is not None else None
     rows = []

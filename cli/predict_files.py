@@ -16,7 +16,7 @@ from typing import TextIO
 
 import numpy as np
 
-from core.decide.assessment import BATCH_SIZE, assess_or_none
+from core.decide.assessment import BATCH_SIZE, assess_or_none, shown_outline
 from core.io.image_io import UnreadableScanError
 from core.io.nifti_io import MAX_DECOMPRESSED_BYTES
 from core.io.scan_io import UNEXPECTED_FAILURE_MESSAGE, Scan, load_scan
@@ -134,7 +134,8 @@ def _assess_batch(classifier: Classifier, pending: list[_Pending]) -> list[ScanR
         elif answer is None:
             rows.append(ScanResult(item.path, "", ERROR, UNEXPECTED_FAILURE_MESSAGE))
         else:
-            rows.append(scan_result(item.path, item.scan, None, answer))
+            outline = shown_outline(classifier, answer, item.picture, item.scan.pixel_spacing_mm(None))
+            rows.append(scan_result(item.path, item.scan, None, answer, outline))
     return rows
 
 

@@ -49,7 +49,7 @@ readable = [entry for entry in entries if entry.scan is not None]
 views = {entry.key: scan_analysis.current_view(entry) for entry in readable}
 answers = scan_analysis.assessments(run, [(entry, views[entry.key]) for entry in readable])
 results = batch.flag_duplicates(
-    entries, [scan_analysis.result(entry, views.get(entry.key), answers.get(entry.key)) for entry in entries]
+    entries, [scan_analysis.result(run, entry, views.get(entry.key), answers.get(entry.key)) for entry in entries]
 )
 series_panel.show_all(run, entries, answers, classes)  # several DICOM files of one series: one series answer
 

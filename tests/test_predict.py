@@ -25,6 +25,8 @@ COLUMNS = [
     "p_pituitary",
     "status",
     "message",
+    "outlined_pixels",
+    "outlined_mm2",
     "modality",
     "plane",
     "sequence",
@@ -223,3 +225,31 @@ def test_help_answers_without_loading_pytorch():
     repository = Path(__file__).parent.parent
     shown = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=repository, check=True)
     assert "exit status:" in shown.stdout
+
+
+def test_a_mask_head_models_rows_carry_the_area_the_page_outlines(
+    outlined_dataset, answering_weights, monkeypatch, capsys
+):
+    """The CLI's outline columns come from the page's own rule (core.decide.assessment.shown_outline), here with a
+    stand-in mask head whose region is a known square."""
+    import cli.predict_files
+    from core.decide.assessment import Assessment, shown_outline
+    from core.io.image_io import read_image
+    from core.model.inference import Classifier
+
+    classifier = Classifier(answering_weights, device="cpu")
+    size = classifier.preprocessing.img_size
+    square = np.zeros((size, size), np.float32)
+    square[size // 4 : size // 2, size // 4 : size // 2] = 0.95
+    answer = Assessment(
+        "ok", {"glioma": 0.97, "meningioma": 0.01, "notumor": 0.01, "pituitary": 0.01}, tumour_mask=square
+    )
+    monkeypatch.setattr(cli.predict_files, "assess_or_none", lambda _classifier, grays: [answer] * len(grays))
+    data, _ = outlined_dataset
+    scans = sorted((data / "Testing").rglob("*.png"))[:3]
+    assert main([*map(str, scans), "--weights", str(answering_weights), "--device", "cpu"]) == 0
+    rows = {Path(row["path"]).name: row for row in rows_of(capsys.readouterr().out)}
+    for path in scans:
+        expected = shown_outline(classifier, answer, read_image(path.read_bytes()), None)
+        assert expected.pixels > 0 and rows[path.name]["outlined_pixels"] == str(expected.pixels)
+        assert rows[path.name]["outlined_mm2"] == ""  # a picture: no pixel spacing, so no mm²

@@ -83,6 +83,8 @@ def test_csv_columns_and_values(results):
         *[f"p_{c}" for c in CLASSES],
         "status",
         "message",
+        "outlined_pixels",
+        "outlined_mm2",
         "modality",
         "plane",
         "sequence",
@@ -153,3 +155,40 @@ def test_rows_say_what_the_scan_is_when_the_file_says_it():
     rows = csv_rows([scan_result("slice.dcm", dicom, None, answer), scan_result("brain.nii", volume, None, answer)])
     assert [(r["modality"], r["plane"], r["sequence"]) for r in rows] == [("MR", "coronal", "T1"), ("", "axial", "")]
     assert csv_rows([result("a.png")])[0]["plane"] == ""
+
+
+def test_rows_carry_the_shown_outlines_area_in_pixels_and_in_mm2_where_the_file_gives_a_spacing():
+    """The CLI's and the app's CSV give the area of the outline the page draws (core.decide.assessment's
+    shown_outline): mm² from a DICOM's PixelSpacing, pixels only for a picture, nothing for a model without a
+    mask head or a picture it refused."""
+    import numpy as np
+
+    from core.decide.assessment import NOT_MRI, shown_outline
+    from core.io.scan_io import load_scan
+    from core.model.preprocessing import Preprocessing
+    from core.report.results import scan_result
+    from tests.scan_files import dicom_bytes
+
+    class MaskModel:  # what shown_outline reads of a Classifier
+        preprocessing = Preprocessing(img_size=32, crop_to_head=False)
+        outline_presence = 0.5
+
+    mask = np.zeros((32, 32), np.float32)
+    mask[8:16, 8:12] = 0.9  # 32 model pixels: 8 x 4
+    answer = Assessment("ok", {c: 0.25 for c in CLASSES}, tumour_mask=mask)
+    dicom = load_scan(dicom_bytes(np.full((64, 64), 100, np.uint16), extra={"PixelSpacing": [0.5, 0.5]}), "a.dcm")
+    picture = load_scan(dicom_bytes(np.full((64, 64), 100, np.uint16)), "b.dcm")
+    outlined = shown_outline(MaskModel(), answer, dicom.render(), dicom.pixel_spacing_mm(None))
+    rows = csv_rows(
+        [
+            scan_result("a.dcm", dicom, None, answer, outlined),
+            scan_result("b.dcm", picture, None, answer, shown_outline(MaskModel(), answer, picture.render(), None)),
+            scan_result("c.dcm", picture, None, Assessment("ok", {c: 0.25 for c in CLASSES})),
+        ]
+    )
+    assert outlined.pixels == int(rows[0]["outlined_pixels"]) == 128  # 32 model pixels, twice the side
+    assert float(rows[0]["outlined_mm2"]) == 128 * 0.25
+    assert rows[1]["outlined_pixels"] == "128" and rows[1]["outlined_mm2"] == ""
+    assert rows[2]["outlined_pixels"] == rows[2]["outlined_mm2"] == ""  # no mask head
+    refused = Assessment(NOT_MRI, {c: 0.25 for c in CLASSES}, tumour_mask=mask)
+    assert shown_outline(MaskModel(), refused, dicom.render(), None) is None

@@ -19,8 +19,8 @@ import streamlit as st
 
 from core.decide import assessment as assessment_module  # called through the module so tests can substitute it
 from core.decide import scope
-from core.decide.assessment import NOT_MRI, TOO_SMALL, Assessment
-from core.decide.outline import Outline, draw_outline, outline_on_picture
+from core.decide.assessment import Assessment
+from core.decide.outline import Outline, draw_outline
 from core.decide.scope import ScanFacts, ScopeCheck, check_scope
 from core.decide.slice_sweep import Sweep, sweep
 from core.decide.view_alternatives import answer_in_words, changed_answers
@@ -266,13 +266,19 @@ def _rendered(entry: Entry, view: View) -> np.ndarray | None:
         return None
 
 
-def result(entry: Entry, view: View | None, answer: Assessment | None) -> ScanResult:
-    """One row of the results table: the answer for the scan's current view, or why there is none."""
+def result(run: Path, entry: Entry, view: View | None, answer: Assessment | None) -> ScanResult:
+    """One row of the results table: the answer for the scan's current view with its outline's area, or why
+    there is none. Kept per view and run for the session: the outline is projected once, not on every rerun."""
     if entry.scan is None:
         return ScanResult(entry.name, "", ERROR, entry.error)
     if answer is None:  # decoded, but this picture of it could not be classified
         return ScanResult(entry.name, "", ERROR, UNEXPECTED_FAILURE_MESSAGE)
-    return scan_result(entry.name, entry.scan, view, answer)
+    return memo("result_rows", capacity=5_000).get(
+        (entry.key, view, resources.stamp(run)),
+        lambda: scan_result(
+            entry.name, entry.scan, view, answer, outline(run, entry, view or entry.scan.default_view(), answer)
+        ),
+    )
 
 
 def heatmap(run: Path, entry: Entry, view: View, method: str, target: int) -> np.ndarray:
@@ -302,16 +308,9 @@ def overlay_png(run: Path, entry: Entry, view: View, method: str, target: int, o
 
 
 def outline(run: Path, entry: Entry, view: View, answer: Assessment) -> Outline | None:
-    """The mask head's outline on the shown picture (None for a classifier without one, and for a picture the
-    model refused: its outline would be read as a finding the model is not fit to make)."""
-    if answer.tumour_mask is None or answer.status in (NOT_MRI, TOO_SMALL):
-        return None
-    picture = entry.scan.render(view)
-    spacing = entry.scan.pixel_spacing_mm(view)
-    classifier = resources.classifier(run)
-    return outline_on_picture(
-        answer.tumour_mask, picture, classifier.preprocessing, spacing, classifier.outline_presence
-    )
+    """The mask head's outline on the shown picture (core.decide.assessment.shown_outline)."""
+    picture, spacing = entry.scan.render(view), entry.scan.pixel_spacing_mm(view)
+    return assessment_module.shown_outline(resources.classifier(run), answer, picture, spacing)
 
 
 def outlined_png(entry: Entry, view: View, drawn: Outline) -> bytes:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.decide.layout import count_slices
-from core.decide.outline import disagreement_text, heads_disagree, region_pixels
+from core.decide.outline import Outline, disagreement_text, heads_disagree, outline_on_picture, region_pixels
 from core.labels import display_name
 from core.model.inference import Classifier, softmax
 from core.model.ood import signatures
@@ -108,6 +108,19 @@ def assess_or_none(classifier: Classifier, grays: list[np.ndarray]) -> list[Asse
         if len(grays) <= 1:
             return [None] * len(grays)
         return [answer for gray in grays for answer in assess_or_none(classifier, [gray])]
+
+
+def shown_outline(
+    classifier: Classifier, answer: Assessment, picture: np.ndarray, pixel_spacing_mm: tuple[float, float] | None
+) -> Outline | None:
+    """The mask head's outline on the picture as every surface shows it. None for a classifier without a mask
+    head, and for a picture the model refused: its outline would be read as a finding the model is not fit to
+    make."""
+    if answer.tumour_mask is None or answer.status in (NOT_MRI, TOO_SMALL):
+        return None
+    return outline_on_picture(
+        answer.tumour_mask, picture, classifier.preprocessing, pixel_spacing_mm, classifier.outline_presence
+    )
 
 
 def minimum_side(img_size: int) -> int:

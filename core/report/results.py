@@ -10,6 +10,9 @@ The CSV's columns, in order (`csv_columns`):
   p_<class>       calibrated probability of each class (empty when the file could not be read)
   status          ok, uncertain, not_mri, too_small, or error (the file could not be read)
   message         why no class is given, or what was done that the reader should know
+  outlined_pixels a model with a mask head: the outlined tumour region's area on the picture's pixels (0: no
+                  region); outlined_mm2 the same in mm² where the file gives a pixel spacing. Both empty for a
+                  classifier without a mask head and for a picture the model refused (core.decide.assessment)
   modality        DICOM: the Modality tag ("MR"); plane: DICOM from the orientation tag, NIfTI the plane
                   shown; sequence: DICOM from the tags (core/io/acquisition.py); each empty when not known
   model           the model's name; weights_sha256: the sha256 of its weights file
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import TextIO
 
 from core.decide.assessment import Assessment
+from core.decide.outline import Outline
 from core.io.scan_io import DICOM, NIFTI, Scan, View
 from core.run.model_info import ModelInfo
 
@@ -45,6 +49,8 @@ class ScanResult:
     modality: str = ""  # what the scan is, when its file says: core/io/acquisition.py
     plane: str = ""
     sequence: str = ""
+    outlined_pixels: int | None = None  # the shown outline's area (core.decide.assessment.shown_outline)
+    outlined_mm2: float | None = None
 
     @property
     def prediction(self) -> str:
@@ -57,13 +63,23 @@ class ScanResult:
         return self.assessment.confidence if self.assessment and self.prediction else None
 
 
-def scan_result(name: str, scan: Scan, view: View | None, assessment: Assessment) -> ScanResult:
-    """The result for one picture of a decoded file: which picture, and what the reader should know (the
-    file's note, "the file holds 3 volumes; the first is shown", then the assessment's message)."""
+def scan_result(
+    name: str, scan: Scan, view: View | None, assessment: Assessment, outline: Outline | None = None
+) -> ScanResult:
+    """The result for one picture of a decoded file: which picture, what the reader should know (the file's
+    note, "the file holds 3 volumes; the first is shown", then the assessment's message), and the area of
+    the outline shown on it."""
     note = scan.facts().get("note", "")
     message = " ".join(part for part in (_sentence(note), assessment.message) if part)
     return ScanResult(
-        name, scan.describe(view), assessment.status, message, assessment, *acquisition_fields(scan, view)
+        name,
+        scan.describe(view),
+        assessment.status,
+        message,
+        assessment,
+        *acquisition_fields(scan, view),
+        outlined_pixels=None if outline is None else outline.pixels,
+        outlined_mm2=None if outline is None else outline.square_mm,
     )
 
 
@@ -153,6 +169,8 @@ def csv_columns(classes: list[str]) -> list[str]:
         *probabilities,
         "status",
         "message",
+        "outlined_pixels",
+        "outlined_mm2",
         *ACQUISITION_COLUMNS,
         *PROVENANCE_COLUMNS,
     ]
@@ -238,6 +256,8 @@ def _row(result: ScanResult, classes: list[str]) -> list[str]:
         *scores,
         result.status,
         result.message,
+        "" if result.outlined_pixels is None else str(result.outlined_pixels),
+        "" if result.outlined_mm2 is None else f"{result.outlined_mm2:.1f}",
         result.modality,
         result.plane,
         result.sequence,

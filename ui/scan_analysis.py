@@ -309,6 +309,8 @@ def overlay_png(run: Path, entry: Entry, view: View, method: str, target: int, o
 
 def outline(run: Path, entry: Entry, view: View, answer: Assessment) -> Outline | None:
     """The mask head's outline on the shown picture (core.decide.assessment.shown_outline)."""
+    if not assessment_module.shows_outline(answer):  # no picture rendered for nothing (a series redraws every slice)
+        return None
     picture, spacing = entry.scan.render(view), entry.scan.pixel_spacing_mm(view)
     return assessment_module.shown_outline(resources.classifier(run), answer, picture, spacing)
 

@@ -110,13 +110,18 @@ def assess_or_none(classifier: Classifier, grays: list[np.ndarray]) -> list[Asse
         return [answer for gray in grays for answer in assess_or_none(classifier, [gray])]
 
 
+def shows_outline(answer: Assessment) -> bool:
+    """Whether an answer has an outline to show: not for a classifier without a mask head, nor for a picture
+    the model refused (its outline would be read as a finding the model is not fit to make). Callers that must
+    first render the picture ask this before rendering it."""
+    return answer.tumour_mask is not None and answer.status not in (NOT_MRI, TOO_SMALL)
+
+
 def shown_outline(
     classifier: Classifier, answer: Assessment, picture: np.ndarray, pixel_spacing_mm: tuple[float, float] | None
 ) -> Outline | None:
-    """The mask head's outline on the picture as every surface shows it. None for a classifier without a mask
-    head, and for a picture the model refused: its outline would be read as a finding the model is not fit to
-    make."""
-    if answer.tumour_mask is None or answer.status in (NOT_MRI, TOO_SMALL):
+    """The mask head's outline on the picture as every surface shows it; None where `shows_outline` says no."""
+    if not shows_outline(answer):
         return None
     return outline_on_picture(
         answer.tumour_mask, picture, classifier.preprocessing, pixel_spacing_mm, classifier.outline_presence

@@ -135,7 +135,8 @@ def test_a_series_answer_is_stored_as_one_sr_over_every_slice(empty_orthanc, mon
     from streamlit.testing.v1 import AppTest
 
     from core.decide.assessment import OK
-    from core.report.dicom_results import Finding, probabilities_in, report_lines
+    from core.report.dicom_results import probabilities_in, report_lines
+    from core.report.finding import Finding
 
     study = mr_study(slices=4)
     pacs = Pacs(empty_orthanc.settings())

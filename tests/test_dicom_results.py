@@ -16,7 +16,6 @@ from core.pacs import file_bytes
 from core.report.dicom_results import (
     NOT_A_DIAGNOSIS,
     SCHEME,
-    Finding,
     UnfileableSourceError,
     device_uid,
     patient_orientation,
@@ -25,6 +24,7 @@ from core.report.dicom_results import (
     secondary_capture,
     structured_report,
 )
+from core.report.finding import Finding
 from core.run.model_info import ModelInfo
 from tests.pacs_studies import NOT_TO_COPY, PATIENT, PATIENT_SECRETS, mr_study
 

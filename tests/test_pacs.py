@@ -23,12 +23,12 @@ from core.pacs import Pacs, PacsError, PacsSettings, SeriesHit, StudyQuery, read
 from core.report.dicom_results import (
     NOT_A_DIAGNOSIS,
     SCHEME,
-    Finding,
     probabilities_in,
     report_lines,
     secondary_capture,
     structured_report,
 )
+from core.report.finding import Finding
 from core.run.model_info import ModelInfo
 from tests.orthanc import start_orthanc, stop_orthanc
 from tests.pacs_studies import ACCESSION, NOT_TO_COPY, PATIENT, PATIENT_SECRETS, ct_study, mr_study

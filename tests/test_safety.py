@@ -60,6 +60,31 @@ def test_gate_rejects_far_signatures_and_survives_a_round_trip(tmp_path):
         OodGate.load(tmp_path, "0" * 64)
 
 
+def test_the_gate_scores_are_the_fitted_mixtures_own_negative_log_likelihood():
+    """The score is written out with numpy (scipy.stats and PyTorch's distributions cost a fresh server's first
+    verdict a second to import); it must be exactly what scikit-learn's fitted mixture and scipy say."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(1)
+    train = np.concatenate([rng.normal(size=(300, 6)), rng.normal(loc=3.0, scale=0.5, size=(300, 6))])
+    gate = fit_gate(train, train)
+    points = np.concatenate([train[:20], rng.normal(loc=8.0, size=(5, 6))])
+    projected = ((points - gate.center) / gate.scale) @ gate.axes.T
+    by_scipy = -logsumexp(
+        [
+            np.log(weight) + multivariate_normal.logpdf(projected, mean, covariance)
+            for weight, mean, covariance in zip(gate.weights, gate.means, gate.covariances, strict=True)
+        ],
+        axis=0,
+    )
+    np.testing.assert_allclose(gate.scores(points), by_scipy, rtol=1e-9)
+    refitted = GaussianMixture(len(gate.weights), covariance_type="full", reg_covar=1e-3, random_state=0)
+    refitted.fit((train - gate.center) / gate.scale @ gate.axes.T)
+    np.testing.assert_allclose(gate.scores(points), -refitted.score_samples(projected), rtol=1e-9)
+
+
 def test_the_second_stage_refuses_what_lies_close_but_to_one_side_and_survives_a_round_trip(tmp_path):
     """Pictures 4 standard deviations off along one axis fall inside the broad MRI mixture (as an abdominal
     CT fell inside it); taught with such pictures, the second stage refuses new ones, at a validation cost set

@@ -20,13 +20,7 @@ from core.decide.outline import Outline, draw_outline
 from core.io.scan_io import DICOM, View
 from core.model.gradcam import overlay
 from core.pacs import Pacs, PacsError, file_bytes, read_dataset
-from core.report.dicom_results import (
-    Finding,
-    UnfileableSourceError,
-    check_sources,
-    secondary_capture,
-    structured_report,
-)
+from core.report.finding import Finding
 from ui import pacs_source, resources, scan_analysis
 from ui.scan_analysis import Entry, widget_key
 from ui.session import memo
@@ -129,6 +123,10 @@ def _built(
     entry, view = shown
 
     def build() -> tuple[Dataset, Dataset] | str:
+        # Imported on first use: highdicom takes 0.4 s to import, and a fresh server's first verdict, on the
+        # page this module is part of, must not wait for it.
+        from core.report.dicom_results import UnfileableSourceError, check_sources, secondary_capture, structured_report
+
         try:
             sources = [read_dataset(item) for item in data]
             check_sources(sources)  # before the Grad-CAM it would cost

@@ -22,7 +22,7 @@ from core.io.dicom_series import Series, group_series
 from core.io.png import png_bytes, thumbnail
 from core.io.scan_io import DICOM
 from core.labels import display_name
-from core.report.dicom_results import Finding
+from core.report.finding import Finding
 from ui import dicom_export, resources, scan_analysis, sweep_view
 from ui.batch import DETAIL_KEY
 from ui.scan_analysis import Entry

@@ -40,8 +40,6 @@ import cv2
 import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
-from scipy.special import logsumexp
-from scipy.stats import multivariate_normal
 
 from core.model.checkpoint import CheckpointError, sha256_of_file
 from core.model.models import early_stages
@@ -134,14 +132,12 @@ class OodGate:
         projected = ((np.atleast_2d(signature) - self.center) / self.scale) @ self.axes.T
         log_densities = np.stack(
             [
-                # reshape: scipy returns a scalar, not a 1-vector, for a single picture
-                np.log(weight)
-                + multivariate_normal.logpdf(projected, mean, covariance, allow_singular=True).reshape(len(projected))
+                np.log(weight) + _gaussian_log_density(projected, mean, covariance)
                 for weight, mean, covariance in zip(self.weights, self.means, self.covariances, strict=True)
             ],
             axis=1,
         )
-        return -logsumexp(log_densities, axis=1)
+        return -np.logaddexp.reduce(log_densities, axis=1)
 
     def unlikeness(self, signature: np.ndarray) -> np.ndarray:
         """The second stage's value (log-odds of "not a brain MRI"); -inf everywhere without one."""
@@ -183,6 +179,18 @@ class OodGate:
 
 
 _ARRAYS = ("center", "scale", "axes", "weights", "means", "covariances")
+
+
+def _gaussian_log_density(points: np.ndarray, mean: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """log N(points; mean, covariance) per row, through the Cholesky factor; the same values as
+    scipy.stats.multivariate_normal.logpdf (tests/test_ood.py checks it). Written out because importing
+    scipy.stats takes 0.7 s, and PyTorch's MultivariateNormal imports sympy (1 s) on first use: a fresh
+    server's first verdict waits for every import on its path. The fitted covariances are regularised
+    (reg_covar), so the factor exists."""
+    factor = np.linalg.cholesky(covariance)
+    whitened = np.linalg.solve(factor, (points - mean).T)  # (K, N)
+    log_determinant = 2 * np.log(np.diag(factor)).sum()
+    return -0.5 * ((whitened**2).sum(0) + log_determinant + len(mean) * np.log(2 * np.pi))
 
 
 @dataclass(frozen=True)

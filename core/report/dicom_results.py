@@ -14,7 +14,6 @@ them with the scan they describe; nothing else of the source is copied.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import highdicom as hd
 import numpy as np
@@ -23,8 +22,9 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
-from core.decide.assessment import NOT_MRI, OK, TOO_SMALL, UNCERTAIN, Assessment
+from core.decide.assessment import NOT_MRI, OK, TOO_SMALL, UNCERTAIN
 from core.labels import display_name
+from core.report.finding import Finding
 from core.run.model_info import ModelInfo
 
 MANUFACTURER = "Brain MRI classifier (research software)"
@@ -35,7 +35,6 @@ SR_SERIES_NUMBER, SC_SERIES_NUMBER = 9901, 9902  # high numbers: after the scann
 NOT_A_DIAGNOSIS = "AI result, unverified - not a diagnosis"
 SR_SERIES_DESCRIPTION = f"{NOT_A_DIAGNOSIS} (brain MRI classifier)"
 SC_SERIES_DESCRIPTION = f"Grad-CAM overlay - {NOT_A_DIAGNOSIS}"
-STATUSES = (OK, UNCERTAIN, NOT_MRI, TOO_SMALL)
 STATUS_CONCEPT = CodedConcept("status", SCHEME, "Result status")
 STATUS_MEANINGS = {
     OK: "Class stated",
@@ -72,54 +71,6 @@ def check_sources(sources: Sequence[Dataset]) -> None:
 # The area of the region the mask head outlines: SNOMED CT "Area", in mm² (or pixels when the file has no spacing).
 AREA_CONCEPT = CodedConcept("42798000", "SCT", "Area")
 PIXELS_UNIT = CodedConcept("{pixels}", "UCUM", "pixels")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What was classified and the answer, independent of how it was computed: one slice (of a file or a
-    series), or a whole series with the rule that turned its slices' answers into one."""
-
-    status: str  # ok, uncertain, not_mri or too_small
-    probabilities: tuple[tuple[str, float], ...]  # calibrated, every class, in the model's class order
-    label: str = ""  # the class stated: only when the status is ok
-    slice_count: int = 1  # slices classified for this answer (a series answer: all of them)
-    slice_number: int | None = None  # 1-based, when one slice of several was classified
-    series_slice_count: int | None = None  # the slices the source holds, when one slice of several
-    rule: str = ""  # a series answer: the stated rule, with its operating point
-    # The mask head's outlined region on the classified slice (core/decide/outline.py), when the model has one:
-    outlined_pixels: int | None = None
-    outlined_mm2: float | None = None  # with the file's pixel spacing
-
-    def __post_init__(self):
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown status {self.status!r}")
-        if bool(self.label) != (self.status == OK):
-            raise ValueError("a class is stated exactly when the status is ok")
-        if self.label and self.label not in dict(self.probabilities):
-            raise ValueError(f"class {self.label!r} has no probability")
-
-    @classmethod
-    def of_slice(
-        cls, assessment: Assessment, slice_number: int | None = None, of: int | None = None, outline=None
-    ) -> Finding:
-        """`outline`: the slice's core.decide.outline.Outline, when the model draws one."""
-        return cls(
-            status=assessment.status,
-            probabilities=tuple(assessment.probabilities.items()),
-            label=assessment.prediction,
-            slice_number=slice_number,
-            series_slice_count=of,
-            outlined_pixels=None if outline is None else outline.pixels,
-            outlined_mm2=None if outline is None or outline.square_mm is None else round(outline.square_mm, 2),
-        )
-
-    @property
-    def what(self) -> str:
-        if self.rule or self.slice_count > 1:
-            return f"Series of {self.slice_count} slices, answered as a whole"
-        if self.slice_number is not None and self.series_slice_count:
-            return f"Slice {self.slice_number} of {self.series_slice_count}"
-        return "One slice"
 
 
 def structured_report(sources: Sequence[Dataset], finding: Finding, model: ModelInfo) -> hd.sr.ComprehensiveSR:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy.stats import binomtest
 
+from core.report.intervals import wilson
 from core.run.run_folder import RunFolder
 
 # 15 px on the dataset's 512-px slices (2.9 % of the side), scaled with the picture.
@@ -104,7 +104,7 @@ def summarise(scores: list[PictureScore]) -> Summary | None:
     if not scores:
         return None
     hits = sum(s.hit for s in scores)
-    interval = binomtest(hits, len(scores)).proportion_ci(method="wilson")
+    interval = wilson(hits, len(scores))  # the interval every other rate in the product carries
     return Summary(
         n=len(scores),
         pointing_game=hits / len(scores),

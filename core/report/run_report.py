@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
 from core.model.checkpoint import CheckpointError, read_metadata
 from core.report.intervals import Interval, bootstrap_auc, interval_of
@@ -153,6 +152,10 @@ def true_indices(predictions: pd.DataFrame, classes: list[str]) -> np.ndarray:
 
 def roc_curves(predictions: pd.DataFrame, classes: list[str]) -> dict[str, Curve]:
     """One-vs-rest ROC curve per class (false positive rate, true positive rate) with its AUC."""
+    # Imported here: scikit-learn takes about a second to import, and the Classify page, which reads this
+    # module for the run's classes, must not make a fresh server's first verdict wait for it.
+    from sklearn.metrics import auc, roc_curve
+
     probabilities, labels = probability_matrix(predictions, classes), true_indices(predictions, classes)
     curves = {}
     for i, name in enumerate(classes):
@@ -167,6 +170,8 @@ def roc_curves(predictions: pd.DataFrame, classes: list[str]) -> dict[str, Curve
 
 def precision_recall_curves(predictions: pd.DataFrame, classes: list[str]) -> dict[str, Curve]:
     """One-vs-rest precision-recall curve per class (x: recall, y: precision) with average precision."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve  # see roc_curves
+
     probabilities, labels = probability_matrix(predictions, classes), true_indices(predictions, classes)
     curves = {}
     for i, name in enumerate(classes):

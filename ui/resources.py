@@ -90,7 +90,8 @@ def _scope_report(path: str, stamp: str) -> ScopeReport:
 def _warmed_up(path: str, stamp: str) -> bool:
     """Pay once per process, in the first page run, what the first answer would otherwise wait for (measured
     in the browser: 3.4 s from the answer to its heatmap on a cold server): plotly imports its figure classes
-    on first use, and the first Grad-CAM builds the network copy and its autograd machinery."""
+    on first use, and the first Grad-CAM builds the network copy and its autograd machinery. pytorch-grad-cam
+    itself is imported by app.py's start-up thread, before any page asks for it."""
     from ui import charts  # plotly, on first use
 
     charts.probability_bars({"glioma": 1.0}, ["glioma"]).to_plotly_json()

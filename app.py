@@ -29,7 +29,7 @@ def _import_the_heatmap_side() -> None:
     # appeared, and a scan uploaded then waited behind it (2.3 s to the verdict with the page opened 5 s after
     # the server answered). Imported here at once, it shared the cores with a verdict that had waited for the
     # model side (5.1 s with the page opened at once). Waiting while a verdict is computed: 1.2 s and 3.0 s
-    # (medians of 6 fresh servers, 2 idle cores).
+    # (one comparison, medians of 6 fresh servers each, 2 idle cores; the benchmark's figures are in the README).
     from ui.answering import wait_until_nobody_waits
 
     wait_until_nobody_waits(timeout=60)  # past that, a busy server still gets it now rather than on first use

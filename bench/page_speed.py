@@ -126,7 +126,9 @@ def first_verdict_imports() -> dict[str, float]:
 
 
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
-    return {name: round(statistics.median(run[name] for run in runs), 2) for name in runs[0]}
+    """Per name, the median over the runs that have it (a library a newer version no longer imports drops out)."""
+    names = dict.fromkeys(name for run in runs for name in run)
+    return {name: round(statistics.median(run[name] for run in runs if name in run), 2) for name in names}
 
 
 def predict_help() -> float:

@@ -32,7 +32,8 @@ st.button(
 )
 
 # Imported once the upload box is on screen: these import PyTorch, which takes seconds on a cold start. From
-# here to the verdict, app.py's start-up thread holds back the imports only a heatmap needs (ui/answering.py).
+# here to the end of the scan's panel, app.py's start-up thread holds back what only a heatmap needs
+# (ui/answering.py).
 with answering(bool(uploads) or st.session_state.get(SAMPLES_KEY, False)):
     from ui import batch, pacs_source, resources, scan_analysis, scan_panel, series_panel
     from ui.flow import end_page

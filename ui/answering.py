@@ -3,8 +3,11 @@
 app.py's start-up thread imports, after what a verdict needs, what only a heatmap needs (pytorch-grad-cam,
 2 s of CPU on 2 cores). A verdict computed at the same time shares the cores and the interpreter with that
 import: the first scan of a fresh server, uploaded while PyTorch was still loading, waited 1.5 s longer for
-it. So the Classify page marks the stretch from its uploads to their verdict, and the thread waits for no
-such stretch to be open before it goes on. A cheap module on purpose: the page imports it before PyTorch.
+it. So the Classify page marks the stretch from its uploads to the end of the scan's panel (the verdict, and
+what is drawn beside it), and the thread waits for no such stretch to be open before it goes on; a panel
+that needs pytorch-grad-cam meanwhile imports it itself. Not marked: a series fetched from the PACS with
+nothing uploaded (it is known only once the page's imports are in). A cheap module on purpose: the page
+imports it before PyTorch.
 """
 
 from __future__ import annotations

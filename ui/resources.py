@@ -72,7 +72,13 @@ def _classifier(path: str, stamp: str) -> Classifier:
 
 @st.cache_resource(show_spinner="Preparing Grad-CAM…", max_entries=4)
 def _explainer(path: str, stamp: str) -> Explainer:
-    return Explainer(_classifier(path, stamp), copies=EXPLAINER_COPIES)
+    classifier = _classifier(path, stamp)
+    # pytorch-grad-cam loads scipy's BLAS library, which the limit set with the classifier did not reach when
+    # it was loaded later (app.py imports it after the model side): limit it too.
+    import pytorch_grad_cam  # noqa: F401
+
+    limit_threads(THREADS_PER_REQUEST)
+    return Explainer(classifier, copies=EXPLAINER_COPIES)
 
 
 @st.cache_resource(show_spinner="Reading the evaluation report…", max_entries=8)
@@ -91,7 +97,8 @@ def _warmed_up(path: str, stamp: str) -> bool:
     """Pay once per process, in the first page run, what the first answer would otherwise wait for (measured
     in the browser: 3.4 s from the answer to its heatmap on a cold server): plotly imports its figure classes
     on first use, and the first Grad-CAM builds the network copy and its autograd machinery. pytorch-grad-cam
-    itself is imported by app.py's start-up thread, before any page asks for it."""
+    itself is usually imported by then: app.py's start-up thread imports it once the model side is in and no
+    verdict is being computed; otherwise this waits for that import or makes it."""
     from ui import charts  # plotly, on first use
 
     charts.probability_bars({"glioma": 1.0}, ["glioma"]).to_plotly_json()

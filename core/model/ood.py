@@ -183,7 +183,7 @@ _ARRAYS = ("center", "scale", "axes", "weights", "means", "covariances")
 
 def _gaussian_log_density(points: np.ndarray, mean: np.ndarray, covariance: np.ndarray) -> np.ndarray:
     """log N(points; mean, covariance) per row, through the Cholesky factor; the same values as
-    scipy.stats.multivariate_normal.logpdf (tests/test_ood.py checks it). Written out because importing
+    scipy.stats.multivariate_normal.logpdf (tests/test_safety.py checks it). Written out because importing
     scipy.stats takes 0.7 s, and PyTorch's MultivariateNormal imports sympy (1 s) on first use: a fresh
     server's first verdict waits for every import on its path. The fitted covariances are regularised
     (reg_covar), so the factor exists."""

@@ -11,7 +11,8 @@ from threadpoolctl import threadpool_limits
 
 def limit_threads(count: int) -> None:
     """At most `count` threads per kernel from now on, for the whole process: PyTorch's intra-op pool, and every
-    BLAS library loaded by then (numpy's and scipy's OpenBLAS; core.model.gradcam's imports load both).
+    BLAS library loaded by then (numpy's OpenBLAS; scipy's is loaded with pytorch-grad-cam, and the app calls this
+    again once that is in, ui/resources.py).
 
     One gap: a large matrix product that PyTorch hands to MKL from a thread started later takes OpenMP's
     per-thread default instead. With the networks served here, one client kept about one core busy

@@ -126,9 +126,10 @@ def first_verdict_imports() -> dict[str, float]:
 
 
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
-    """Per name, the median over the runs that have it (a library a newer version no longer imports drops out)."""
+    """Per name, the median over the runs that have it (a timing one run lacks, or a library a newer version no
+    longer imports, does not drop the others)."""
     names = dict.fromkeys(name for run in runs for name in run)
-    return {name: round(statistics.median(run[name] for run in runs if name in run), 2) for name in names}
+    return {name: statistics.median(run[name] for run in runs if name in run) for name in names}
 
 
 def predict_help() -> float:
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         imports = [first_verdict_imports() for _ in range(args.runs)]
         load_during = load_average()
-    measured = {name: statistics.median(run[name] for run in runs if name in run) for name in runs[0]}
+    measured = median_of(runs)
     rows = {
         name: {
             "seconds": round(seconds, 2),
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "timings": rows,
         # not a target: where a fresh server's first verdict waits (median seconds of --runs fresh interpreters)
-        "first_verdict_imports": median_of(imports),
+        "first_verdict_imports": {name: round(seconds, 2) for name, seconds in median_of(imports).items()},
         "runs": args.runs,
         "concurrent_cpu_processes": args.concurrent_load,
         "load_average_before": load_before,
